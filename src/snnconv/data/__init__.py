@@ -1,0 +1,63 @@
+"""Datasets from specs: ``digits`` (bundled), ``npz:PATH``, ``mnist:DIR``, ``cifar10:DIR``.
+
+Every loader returns float32 N×C×H×W images in [0, 1] (before ``normalize``) and int64 labels,
+and refuses malformed data with an :class:`~snnconv.errors.InputError` that names the file.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from snnconv.errors import InputError
+
+from .assets import asset_path
+from .cifar10 import load_cifar10
+from .dataset import Dataset
+from .digits import load_digits
+from .mnist import load_mnist
+from .npz import load_npz
+from .specs import SCHEMES, SPLITS, check_normalize, parse_normalize, parse_spec
+
+__all__ = [
+    "SCHEMES",
+    "SPLITS",
+    "Dataset",
+    "asset_path",
+    "load_dataset",
+    "parse_normalize",
+]
+
+
+def load_dataset(
+    spec: str,
+    *,
+    split: str = "test",
+    normalize: tuple[float, float] | None = None,
+    limit: int | None = None,
+) -> Dataset:
+    """Load the dataset ``spec`` names (see :data:`SCHEMES`).
+
+    ``split`` picks 'train' or 'test' where the format has both; a ``:train``/``:test``
+    suffix on the spec overrides it. ``limit`` keeps the first N samples; ``normalize``
+    ``(mean, std)`` then applies ``(x - mean) / std``.
+    """
+    parsed = parse_spec(spec, split)
+    if limit is not None and limit < 1:
+        raise InputError(f"limit {limit} for dataset {spec!r}: must be >= 1 (or omitted for all)")
+    if normalize is not None:
+        check_normalize(normalize)
+    if parsed.scheme == "digits":
+        x, y = load_digits(parsed.split)
+    elif parsed.scheme == "npz":
+        x, y = load_npz(parsed.arg)
+    elif parsed.scheme == "mnist":
+        x, y = load_mnist(parsed.arg, parsed.split)
+    else:
+        x, y = load_cifar10(parsed.arg, parsed.split)
+    if limit is not None:
+        x, y = x[:limit], y[:limit]
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if normalize is not None:
+        mean, std = normalize
+        x = (x - np.float32(mean)) / np.float32(std)
+    return Dataset(x=x, y=y, name=spec)
