@@ -179,7 +179,8 @@ def infer_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
             except (RuntimeError, ValueError) as e:
                 shapes_in = [tuple(v.shape[1:]) for v in inputs]
                 raise GraphError(
-                    f"node {node.name!r} ({node.op}): cannot apply to input shape(s) {shapes_in}: {e}"
+                    f"node {node.name!r} ({node.op}): "
+                    f"cannot apply to input shape(s) {shapes_in}: {e}"
                 ) from None
         values[node.name] = out
         shapes[node.name] = tuple(out.shape[1:])

@@ -1,0 +1,80 @@
+"""The conversion entry point: prepare the ANN, calibrate thresholds, place neurons."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from snnconv.calibrate import calibrate, parse_method
+from snnconv.convert.fold import fold_affine
+from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
+from snnconv.convert.neurons import RESETS, to_neurons
+from snnconv.errors import InputError
+from snnconv.graph import Graph
+
+
+@dataclass(frozen=True)
+class ConversionSettings:
+    """Everything that decides the converted SNN; stored in its metadata as JSON."""
+
+    threshold: str = "percentile:99.99"
+    per_channel: bool = False
+    target_timesteps: int = 32
+    reset: str = "subtract"
+    v0: float = 0.5
+    maxpool: str = "gate"
+    seed: int = 0
+
+    def check(self) -> None:
+        parse_method(self.threshold)
+        if self.reset not in RESETS:
+            raise InputError(f"--reset must be one of {', '.join(RESETS)}, got {self.reset!r}")
+        if self.maxpool not in MAXPOOL_MODES:
+            raise InputError(
+                f"--maxpool must be one of {', '.join(MAXPOOL_MODES)}, got {self.maxpool!r}"
+            )
+        if not 0.0 <= self.v0 < 1.0:
+            raise InputError(f"--v0 is a fraction of the threshold in [0, 1), got {self.v0}")
+        if self.target_timesteps < 1:
+            raise InputError(f"--target-timesteps must be >= 1, got {self.target_timesteps}")
+
+
+def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
+    """The ANN the SNN will approximate: batch norm folded, max pools after activations, and
+    (with ``maxpool="avg"``) max pools replaced by average pools."""
+    g = pool_after_activation(fold_affine(graph))
+    return maxpool_to_avg(g) if maxpool == "avg" else g
+
+
+def convert(
+    graph: Graph,
+    calib_x: np.ndarray,
+    settings: ConversionSettings = ConversionSettings(),
+    *,
+    batch_size: int = 128,
+    progress: Callable[[int], None] | None = None,
+) -> Graph:
+    """Convert an ANN graph into an SNN graph with thresholds calibrated on ``calib_x``."""
+    settings.check()
+    ann = prepare_ann(graph, settings.maxpool)
+    thresholds = calibrate(
+        ann,
+        calib_x,
+        parse_method(settings.threshold),
+        per_channel=settings.per_channel,
+        timesteps=settings.target_timesteps,
+        v0=settings.v0,
+        batch_size=batch_size,
+        seed=settings.seed,
+        progress=progress,
+    )
+    snn = to_neurons(ann, thresholds, settings.reset, settings.v0)
+    snn.metadata = {
+        **graph.metadata,
+        "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
+        "snnconv.calibration_images": str(len(calib_x)),
+    }
+    return snn

@@ -1,0 +1,76 @@
+"""The result record of a simulation: a dataclass that is also the versioned JSON report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+SCHEMA = "snnconv.report/1"
+
+
+@dataclass
+class LayerRecord:
+    """One row per neuron layer (spikes) or synaptic layer (synops, MACs); the fields that do
+    not apply to a row's kind are None."""
+
+    name: str
+    op: str
+    neurons: int | None = None
+    spikes_per_image: float | None = None
+    firing_rate: float | None = None  # spikes per neuron per timestep
+    synops_per_image: float | None = None
+    ann_macs_per_image: float | None = None
+    snn_macs_per_image: float | None = None
+
+
+@dataclass
+class Energy:
+    preset: str
+    source: str
+    mac_joules: float
+    ac_joules: float
+    ann_joules_per_image: float
+    snn_joules_per_image: float
+    ratio: float  # SNN energy / ANN energy
+
+
+@dataclass
+class Throughput:
+    images_per_s: float
+    image_steps_per_s: float
+    seconds: float
+
+
+@dataclass
+class Report:
+    model: str
+    data: str
+    images: int
+    timesteps: int
+    encoding: str
+    schedule: str
+    ann_accuracy: float
+    snn_accuracy: float
+    accuracy_per_step: list[float]
+    spikes_per_image: float
+    synops_per_image: float
+    ann_macs_per_image: float
+    snn_macs_per_image: float
+    energy: Energy
+    throughput: Throughput
+    layers: list[LayerRecord] = field(default_factory=list)
+    conversion: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+    @property
+    def accuracy_drop_points(self) -> float:
+        """ANN accuracy minus SNN accuracy, in percentage points."""
+        return 100.0 * (self.ann_accuracy - self.snn_accuracy)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"schema": d.pop("schema"), **d}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)

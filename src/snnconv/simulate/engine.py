@@ -1,0 +1,286 @@
+"""The time-stepped SNN engine.
+
+One code path runs both schedules. The engine advances the network by a *chunk* of timesteps
+at a time, with time folded into the batch inside the chunk and all state (membranes, max-pool
+gate scores, the output accumulator) carried between chunks:
+
+* chunk = T: layer by layer, every step of a layer at once (fastest for a fixed T);
+* chunk = 1: step by step (anytime read-out, early exit);
+* anything between bounds memory with the same arithmetic.
+
+Nodes that depend on the input image alone (under direct encoding: the first layer's current)
+are computed once per batch and reused at every step.
+
+Counting is part of the engine: spikes per neuron layer and step, synaptic operations per
+synaptic layer and step (spike events x exact fan-out), and the MACs of layers that receive
+analog values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from snnconv import ops
+from snnconv.graph import SYNAPTIC_OPS, Graph, Node
+from snnconv.simulate.encoders import ENCODINGS, poisson_step
+from snnconv.simulate.fanout import fanout
+
+
+@dataclass
+class Counts:
+    """Totals over the images of one or more batches; per-step arrays have length T."""
+
+    timesteps: int
+    images: int = 0
+    correct_per_step: np.ndarray | None = None
+    spikes: dict[str, np.ndarray] = field(default_factory=dict)  # per neuron layer, per step
+    synops: dict[str, np.ndarray] = field(default_factory=dict)  # per synaptic layer, per step
+    snn_macs: dict[str, float] = field(default_factory=dict)  # per layer fed analog values
+
+    def __post_init__(self) -> None:
+        if self.correct_per_step is None:
+            self.correct_per_step = np.zeros(self.timesteps, np.int64)
+
+    def merge(self, other: Counts) -> None:
+        self.images += other.images
+        self.correct_per_step += other.correct_per_step
+        for mine, theirs in ((self.spikes, other.spikes), (self.synops, other.synops)):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0) + v
+        for k, v in other.snn_macs.items():
+            self.snn_macs[k] = self.snn_macs.get(k, 0.0) + v
+
+
+@dataclass
+class _Value:
+    """A node's output in the current chunk. ``static`` values have no time axis (B, ...);
+    others are (steps*B, ...). ``events`` counts spike events per position, None for analog."""
+
+    data: torch.Tensor
+    static: bool
+    events: torch.Tensor | None = None
+
+
+class Simulator:
+    """An SNN graph prepared for one device: params as tensors, fan-outs counted."""
+
+    def __init__(self, graph: Graph, device: str | torch.device = "cpu"):
+        graph.validate()
+        self.graph = graph
+        self.device = torch.device(device)
+        self.shapes = ops.infer_shapes(graph)
+        self.neurons = [n.name for n in graph if n.op == "if_neuron"]
+        self.synaptic = [n.name for n in graph if n.op in SYNAPTIC_OPS]
+        self._params = {
+            n.name: {k: torch.as_tensor(v, device=self.device) for k, v in n.params.items()}
+            for n in graph
+        }
+        self._fanout = {
+            n.name: fanout(n, self.shapes[n.inputs[0]], self.device).float()
+            for n in graph
+            if n.op in SYNAPTIC_OPS
+        }
+        self._macs = ops.macs(graph, self.shapes)
+        self._last_use = {}
+        for i, n in enumerate(graph.nodes):
+            for name in n.inputs:
+                self._last_use[name] = i
+
+    @torch.no_grad()
+    def run(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        timesteps: int,
+        *,
+        chunk: int | None = None,
+        encoding: str = "direct",
+        generator: torch.Generator | None = None,
+        record_spikes: bool = False,
+    ) -> tuple[Counts, dict[str, torch.Tensor]]:
+        """Simulate one batch for ``timesteps`` steps, ``chunk`` steps at a time (default all).
+
+        Returns the counts and, with ``record_spikes``, each neuron layer's binary spikes as
+        (T, B, ...) tensors (for tests and analysis; costs memory).
+        """
+        if encoding not in ENCODINGS:
+            raise ValueError(f"unknown encoding {encoding!r}")
+        x = x.to(self.device, torch.float32)
+        y = y.to(self.device)
+        chunk = chunk or timesteps
+        state: dict[str, torch.Tensor] = {}
+        static_cache: dict[str, _Value] = {}
+        counts = Counts(timesteps, images=len(x))
+        recorded: dict[str, list[torch.Tensor]] = {n: [] for n in self.neurons}
+        for t0 in range(0, timesteps, chunk):
+            steps = min(chunk, timesteps - t0)
+            if encoding == "direct":
+                inp = _Value(x, static=True)
+            else:
+                spikes = torch.cat([poisson_step(x, generator) for _ in range(steps)])
+                inp = _Value(spikes, static=False, events=spikes.abs())
+            out = self._run_chunk(
+                inp, steps, t0, state, static_cache, counts, recorded if record_spikes else None
+            )
+            self._read_out(out, steps, t0, y, state, counts)
+        spikes = {k: torch.stack(v) if v else None for k, v in recorded.items()}
+        spikes = {k: v.flatten(0, 1) if v is not None else v for k, v in spikes.items()}
+        return counts, (spikes if record_spikes else {})
+
+    def _run_chunk(self, inp, steps, t0, state, static_cache, counts, recorded) -> _Value:
+        values: dict[str, _Value] = {self.graph.input_name: inp}
+        for i, node in enumerate(self.graph.nodes):
+            args = [values[n] for n in node.inputs]
+            if all(a.static for a in args) and node.op not in ("if_neuron", "maxpool_gate"):
+                if node.name not in static_cache:
+                    static_cache[node.name] = self._static(node, args, counts)
+                values[node.name] = static_cache[node.name]
+            elif node.op == "if_neuron":
+                values[node.name] = self._neuron(node, args[0], steps, t0, state, counts, recorded)
+            elif node.op == "maxpool_gate":
+                values[node.name] = self._gate(node, args[0], steps, state)
+            else:
+                values[node.name] = self._dynamic(node, args, steps, t0, counts)
+            for name in node.inputs:
+                if self._last_use.get(name) == i and name != self.graph.output:
+                    values.pop(name, None)
+        return values[self.graph.output]
+
+    # -- stateless ops -------------------------------------------------------------------
+
+    def _kernel(self, node: Node, data: list[torch.Tensor]) -> torch.Tensor:
+        p = self._params[node.name]
+        if node.op == "conv":
+            return ops.conv(node, data[0], p["weight"], p["bias"])
+        if node.op == "linear":
+            return ops.linear(node, data[0], p["weight"], p["bias"])
+        return ops.run_node(node, data)
+
+    def _static(self, node: Node, args: list[_Value], counts: Counts) -> _Value:
+        if node.op in SYNAPTIC_OPS:
+            # Computed once per image however many steps run: its MACs count once.
+            counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + self._macs[
+                node.name
+            ] * len(args[0].data)
+        return _Value(self._kernel(node, [a.data for a in args]), static=True)
+
+    def _dynamic(
+        self, node: Node, args: list[_Value], steps: int, t0: int, counts: Counts
+    ) -> _Value:
+        data = [_expand(a, steps) for a in args]
+        out = self._kernel(node, data)
+        if node.op in SYNAPTIC_OPS:
+            events = args[0].events
+            if events is None:
+                counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + self._macs[
+                    node.name
+                ] * len(data[0])
+            else:
+                per_sample = events.flatten(1) @ self._fanout[node.name]
+                per_step = per_sample.view(steps, -1).sum(1).double().cpu().numpy()
+                _add_steps(counts.synops, node.name, per_step, counts.timesteps, t0)
+            return _Value(out, static=False)
+        return _Value(out, static=False, events=self._route_events(node, args, steps))
+
+    def _route_events(self, node: Node, args: list[_Value], steps: int) -> torch.Tensor | None:
+        """Spike events through wiring ops, so synops are counted where spikes land."""
+        if any(a.events is None for a in args):
+            return None
+        ev = [_expand(_Value(a.events, a.static), steps) for a in args]
+        if node.op == "add":
+            return sum(ev[1:], ev[0])
+        if node.op == "concat":
+            return torch.cat(ev, dim=node.attrs["axis"])
+        if node.op == "flatten":
+            return ev[0].flatten(1)
+        if node.op == "reshape":
+            return ev[0].reshape((ev[0].shape[0],) + tuple(node.attrs["shape"]))
+        if node.op == "avgpool":
+            # Each spike reaches every pooled output whose window holds it.
+            padded = ops._pad(ev[0], node.attrs["padding"])
+            return ops._sum_pool(padded, node.attrs)
+        if node.op == "global_avgpool":
+            return ev[0].sum(dim=(2, 3), keepdim=True)
+        return None
+
+    # -- stateful ops --------------------------------------------------------------------
+
+    def _neuron(
+        self, node: Node, arg: _Value, steps: int, t0: int, state, counts, recorded
+    ) -> _Value:
+        theta = _channel(self._params[node.name]["threshold"], arg.data)
+        current = arg.data
+        batch = current.shape[0] if arg.static else current.shape[0] // steps
+        if not arg.static:
+            current = current.view((steps, batch) + tuple(current.shape[1:]))
+        v = state.get(node.name)
+        if v is None:
+            v = (node.attrs["v0"] * theta).expand((batch,) + tuple(arg.data.shape[1:])).clone()
+        spikes = torch.empty((steps, batch) + tuple(arg.data.shape[1:]), device=v.device)
+        subtract = node.attrs["reset"] == "subtract"
+        for t in range(steps):
+            v += current if arg.static else current[t]
+            fired = v >= theta
+            spikes[t] = fired
+            if subtract:
+                v -= spikes[t] * theta
+            else:
+                v.masked_fill_(fired, 0.0)
+        state[node.name] = v
+        per_step = spikes.flatten(1).sum(1).double().cpu().numpy()
+        _add_steps(counts.spikes, node.name, per_step, counts.timesteps, t0)
+        if recorded is not None:
+            recorded[node.name].append(spikes.clone())
+        flat = spikes.flatten(0, 1)
+        return _Value(flat * theta, static=False, events=flat)
+
+    def _gate(self, node: Node, arg: _Value, steps: int, state) -> _Value:
+        data = _expand(arg, steps)
+        batch = data.shape[0] // steps
+        seq = data.view((steps, batch) + tuple(data.shape[1:]))
+        score = _running_sum(seq, state.get(node.name))
+        state[node.name] = score[-1]
+        idx = ops.maxpool_indices(node, score.flatten(0, 1))
+        out = ops.gather_windows(node, data, idx)
+        events = None
+        if arg.events is not None:
+            events = ops.gather_windows(node, _expand(_Value(arg.events, arg.static), steps), idx)
+        return _Value(out, static=False, events=events)
+
+    def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts) -> None:
+        """The output layer integrates: prediction at step t is argmax of V(t)."""
+        data = _expand(out, steps)
+        batch = data.shape[0] // steps
+        seq = _running_sum(data.view(steps, batch, -1), state.get("__output__"))
+        state["__output__"] = seq[-1]
+        correct = (seq.argmax(-1) == y.view(1, -1)).sum(1).cpu().numpy()
+        counts.correct_per_step[t0 : t0 + steps] += correct
+
+
+def _expand(v: _Value, steps: int) -> torch.Tensor:
+    if not v.static:
+        return v.data
+    return v.data.unsqueeze(0).expand((steps,) + tuple(v.data.shape)).flatten(0, 1)
+
+
+def _running_sum(seq: torch.Tensor, initial: torch.Tensor | None) -> torch.Tensor:
+    """Prefix sums over time, added one step at a time in float32 (torch.cumsum accumulates
+    in float64 on CPU, which would make chunked and unchunked runs round differently)."""
+    out = torch.empty_like(seq)
+    acc = initial
+    for t in range(len(seq)):
+        acc = seq[t] if acc is None else acc + seq[t]
+        out[t] = acc
+    return out
+
+
+def _channel(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return p.reshape((1, -1) + (1,) * (like.dim() - 2)) if p.numel() > 1 else p.reshape(())
+
+
+def _add_steps(table: dict, name: str, per_step: np.ndarray, timesteps: int, t0: int) -> None:
+    row = table.setdefault(name, np.zeros(timesteps))
+    row[t0 : t0 + len(per_step)] += per_step

@@ -1,0 +1,156 @@
+"""Simulate an SNN over a dataset and produce its report."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from snnconv import ops
+from snnconv.convert.neurons import to_ann
+from snnconv.errors import InputError
+from snnconv.graph import Graph
+from snnconv.report.record import Energy, LayerRecord, Report, Throughput
+from snnconv.simulate.encoders import ENCODINGS
+from snnconv.simulate.energy import PRESETS
+from snnconv.simulate.engine import Counts, Simulator
+
+SCHEDULES = ("layer", "step")
+
+
+@dataclass(frozen=True)
+class SimulationSettings:
+    timesteps: int = 32
+    encoding: str = "direct"
+    schedule: str = "layer"  # "layer": time folded into the batch; "step": one step at a time
+    batch_size: int = 128
+    device: str = "cpu"
+    energy: str = "45nm-fp32"
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.timesteps < 1:
+            raise InputError(f"--timesteps must be >= 1, got {self.timesteps}")
+        if self.batch_size < 1:
+            raise InputError(f"--batch-size must be >= 1, got {self.batch_size}")
+        for value, allowed, flag in (
+            (self.encoding, ENCODINGS, "--encoding"),
+            (self.schedule, SCHEDULES, "--schedule"),
+            (self.energy, tuple(PRESETS), "--energy"),
+        ):
+            if value not in allowed:
+                raise InputError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
+        if self.device.startswith("cuda") and not torch.cuda.is_available():
+            raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
+
+
+def check_labels(y: np.ndarray, num_outputs: int, data_name: str) -> None:
+    bad = np.flatnonzero((y < 0) | (y >= num_outputs))
+    if bad.size:
+        raise InputError(
+            f"{data_name}: label {int(y[bad[0]])} at index {int(bad[0])} is outside the model's "
+            f"{num_outputs} classes (0..{num_outputs - 1})"
+        )
+
+
+def simulate(
+    snn: Graph,
+    x: np.ndarray,
+    y: np.ndarray,
+    settings: SimulationSettings = SimulationSettings(),
+    *,
+    data_name: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> Report:
+    """Run the SNN (and its ANN twin, on the same images) and count everything."""
+    settings.check()
+    if len(x) == 0:
+        raise InputError(f"{data_name or 'data'}: no images to simulate")
+    sim = Simulator(snn, settings.device)
+    num_outputs = int(np.prod(sim.shapes[snn.output]))
+    check_labels(y, num_outputs, data_name or "data")
+    ann = to_ann(snn)
+    generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
+    chunk = 1 if settings.schedule == "step" else None
+    total = Counts(settings.timesteps)
+    ann_correct = 0
+    sim_seconds = 0.0
+    for start in range(0, len(x), settings.batch_size):
+        xb = torch.as_tensor(x[start : start + settings.batch_size])
+        yb = torch.as_tensor(y[start : start + settings.batch_size])
+        t = time.perf_counter()
+        counts, _ = sim.run(
+            xb,
+            yb,
+            settings.timesteps,
+            chunk=chunk,
+            encoding=settings.encoding,
+            generator=generator,
+        )
+        sim_seconds += time.perf_counter() - t
+        total.merge(counts)
+        out, _ = ops.ann_forward(ann, xb.to(settings.device))
+        ann_correct += int((out.argmax(1).cpu() == yb).sum())
+        if progress:
+            progress(len(xb))
+    return _report(snn, sim, total, ann_correct, sim_seconds, settings, data_name)
+
+
+def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) -> Report:
+    n, T = total.images, settings.timesteps
+    ann_macs = ops.macs(snn, sim.shapes)
+    layers = []
+    for node in snn:
+        if node.op == "if_neuron":
+            neurons = int(np.prod(sim.shapes[node.name]))
+            spikes = float(total.spikes[node.name].sum()) / n
+            layers.append(LayerRecord(node.name, node.op, neurons, spikes, spikes / (neurons * T)))
+        elif node.name in ann_macs:
+            layers.append(
+                LayerRecord(
+                    node.name,
+                    node.op,
+                    synops_per_image=float(total.synops.get(node.name, np.zeros(1)).sum()) / n,
+                    ann_macs_per_image=float(ann_macs[node.name]),
+                    snn_macs_per_image=total.snn_macs.get(node.name, 0.0) / n,
+                )
+            )
+    synops = sum(r.synops_per_image or 0.0 for r in layers)
+    snn_macs = sum(r.snn_macs_per_image or 0.0 for r in layers)
+    ann_mac_total = float(sum(ann_macs.values()))
+    preset = PRESETS[settings.energy]
+    ann_j = ann_mac_total * preset.mac_joules
+    snn_j = synops * preset.ac_joules + snn_macs * preset.mac_joules
+    accuracy = (total.correct_per_step / n).tolist()
+    conversion = json.loads(snn.metadata.get("snnconv.conversion", "{}"))
+    return Report(
+        model=snn.metadata.get("source_name", ""),
+        data=data_name,
+        images=n,
+        timesteps=T,
+        encoding=settings.encoding,
+        schedule=settings.schedule,
+        ann_accuracy=ann_correct / n,
+        snn_accuracy=accuracy[-1],
+        accuracy_per_step=accuracy,
+        spikes_per_image=sum(r.spikes_per_image or 0.0 for r in layers),
+        synops_per_image=synops,
+        ann_macs_per_image=ann_mac_total,
+        snn_macs_per_image=snn_macs,
+        energy=Energy(
+            preset.name,
+            preset.source,
+            preset.mac_joules,
+            preset.ac_joules,
+            ann_j,
+            snn_j,
+            snn_j / ann_j if ann_j else float("nan"),
+        ),
+        throughput=Throughput(n / seconds, n * T / seconds, seconds),
+        layers=layers,
+        conversion=conversion,
+    )
