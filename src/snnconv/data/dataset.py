@@ -77,8 +77,8 @@ def check_labels(y: np.ndarray, num_images: int, where: str) -> np.ndarray:
         if frac.any():
             i = int(np.argmax(frac))
             raise InputError(
-                f"{where}: label {i} is {y[i]!r}, not an integer; labels must be class indices "
-                "0, 1, 2, ..."
+                f"{where}: label {i} is {y[i].item()!r}, not an integer; labels must be "
+                "class indices 0, 1, 2, ..."
             )
     elif y.dtype.kind not in "biu":
         raise InputError(
