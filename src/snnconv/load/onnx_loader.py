@@ -1,0 +1,274 @@
+"""ONNX -> Graph: parse and check the file, fold constants, dispatch each node to its handler.
+
+Every failure is an ``InputError`` naming the file and the node; unsupported ops are collected
+over the whole graph and reported together, so one run tells the user everything to fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import numpy_helper
+
+from snnconv.errors import InputError, UnsupportedOpsError
+from snnconv.graph import Graph, GraphError
+from snnconv.load import handlers  # noqa: F401  (registers the op handlers)
+from snnconv.load.context import Context, Unsupported
+from snnconv.load.fold import FOLDERS, attrs_of
+from snnconv.load.registry import SNN_DOMAIN, known_domains, lookup
+from snnconv.load.verify import verify_graph
+
+MIN_OPSET = 7
+_UNSUPPORTED_HINT = (
+    "Replace these ops in the model before exporting it (e.g. ReLU for Sigmoid/GELU/LeakyReLU, "
+    "average or max pooling for other pooling), or, if they come at the end of the model, "
+    "cut the model before them. snnconv never skips a layer."
+)
+
+
+def load_onnx(source: str | Path | bytes | onnx.ModelProto, *, verify: bool = True) -> Graph:
+    """Load an ONNX model as an snnconv ``Graph``.
+
+    With ``verify`` (and a model onnxruntime can run: no ``snnconv`` ops), the graph's ANN
+    forward pass is checked against onnxruntime on the original model; a mismatch raises
+    ``InputError``. Provenance and the check's numbers go into ``graph.metadata``.
+    """
+    data, name, folder = _read(source)
+    model = source if isinstance(source, onnx.ModelProto) else _parse(data, name)
+    _load_external_data(model, name, folder)
+    graph, onnx_of = build_graph(model, name)
+    graph.metadata.setdefault("source_sha256", hashlib.sha256(data).hexdigest())
+    graph.metadata.setdefault("source_name", name)
+    if verify and not _uses_snn_domain(model):
+        result = verify_graph(graph, model, onnx_of, source=name)
+        graph.metadata.update(result.as_metadata())
+        result.raise_if_bad(name, onnx_of)
+    return graph
+
+
+# --- reading and checking the file --------------------------------------------------------
+
+
+def _read(source) -> tuple[bytes, str, Path | None]:
+    if isinstance(source, onnx.ModelProto):
+        return source.SerializeToString(), "<model>", None
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), "<bytes>", None
+    path = Path(source)
+    try:
+        return path.read_bytes(), path.name, path.resolve().parent
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def _parse(data: bytes, name: str) -> onnx.ModelProto:
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(data)
+    except (DecodeError, ValueError, RuntimeError) as e:
+        raise InputError(f"{name}: not an ONNX model (the file does not parse: {e})") from None
+    if not data or not model.HasField("graph") or not model.opset_import or not model.graph.node:
+        raise InputError(
+            f"{name}: not an ONNX model (no graph or no opset); is the file truncated or of "
+            "another format?"
+        )
+    return model
+
+
+def _external_tensors(model: onnx.ModelProto) -> list[onnx.TensorProto]:
+    return [t for t in model.graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+
+
+def _load_external_data(model: onnx.ModelProto, name: str, folder: Path | None) -> None:
+    """Resolve external weight files, refusing any that lies outside the model's folder."""
+    tensors = _external_tensors(model)
+    if not tensors:
+        return
+    if folder is None:
+        raise InputError(f"{name}: the model keeps weights in external files; load it from a path")
+    for t in tensors:
+        location = {e.key: e.value for e in t.external_data}.get("location", "")
+        target = (folder / location).resolve()
+        if not location or not target.is_relative_to(folder) or not target.is_file():
+            raise InputError(
+                f"{name}: initializer {t.name!r} points to external data {location!r}, which "
+                f"is missing or outside the model's folder {folder}; refusing to read it"
+            )
+    try:
+        onnx.external_data_helper.load_external_data_for_model(model, str(folder))
+    except (OSError, ValueError) as e:
+        raise InputError(f"{name}: cannot read external weights: {e}") from None
+
+
+def _uses_snn_domain(model: onnx.ModelProto) -> bool:
+    return any(n.domain == SNN_DOMAIN for n in model.graph.node)
+
+
+def _opset(model: onnx.ModelProto, name: str) -> int:
+    versions = {("" if o.domain == "ai.onnx" else o.domain): o.version for o in model.opset_import}
+    version = versions.get("")
+    if version is None or version < MIN_OPSET:
+        raise InputError(
+            f"{name}: ONNX opset {version} is too old (snnconv reads opset {MIN_OPSET}+); "
+            "upgrade it with onnx.version_converter or re-export the model"
+        )
+    known = known_domains()
+    for node in model.graph.node:
+        domain = "" if node.domain == "ai.onnx" else node.domain
+        if domain not in versions or domain not in known:
+            raise InputError(
+                f"{name}: node {node.name or node.op_type!r} ({node.op_type}) is in the op "
+                f"domain {node.domain!r}, which snnconv does not know or the model does not "
+                "declare"
+            )
+    return version
+
+
+def _sorted_nodes(graph: onnx.GraphProto, available: set[str], name: str) -> list:
+    """The nodes in dependency order; a missing tensor or a cycle is an InputError."""
+    pending, order, known = list(graph.node), [], set(available)
+    while pending:
+        rest = [n for n in pending if not all(not t or t in known for t in n.input)]
+        ready = [n for n in pending if n not in rest]
+        if not ready:
+            break
+        order += ready
+        known.update(o for n in ready for o in n.output)
+        pending = rest
+    if pending:
+        produced = {o for n in pending for o in n.output}
+        for n in pending:
+            for t in n.input:
+                if t and t not in known and t not in produced:
+                    raise InputError(
+                        f"{name}: node {n.name or n.op_type!r} ({n.op_type}) reads tensor {t!r}, "
+                        "which no node, initializer or input provides (missing weights?)"
+                    )
+        n = pending[0]
+        raise InputError(f"{name}: node {n.name or n.op_type!r} ({n.op_type}) is in a cycle")
+    return order
+
+
+def _graph_input(graph: onnx.GraphProto, name: str) -> tuple[str, tuple[int, ...], int | None]:
+    inits = {t.name for t in graph.initializer}
+    inputs = [i for i in graph.input if i.name not in inits]
+    if len(inputs) != 1 or len(graph.output) != 1:
+        raise InputError(
+            f"{name}: the model has {len(inputs)} input(s) and {len(graph.output)} output(s); "
+            "snnconv needs exactly one of each"
+        )
+    inp = inputs[0]
+    t = inp.type.tensor_type
+    if t.elem_type != onnx.TensorProto.FLOAT:
+        raise InputError(f"{name}: input {inp.name!r} is not float32")
+    dims = list(t.shape.dim)
+    if len(dims) < 2:
+        raise InputError(f"{name}: input {inp.name!r} needs a batch axis and a per-sample shape")
+    shape = []
+    for axis, d in enumerate(dims[1:], start=1):
+        if not d.HasField("dim_value") or d.dim_value <= 0:
+            raise InputError(
+                f"{name}: input {inp.name!r} axis {axis} has no fixed size ({d.dim_param or '?'}); "
+                "export the model with a fixed input shape (only the batch axis may vary)"
+            )
+        shape.append(int(d.dim_value))
+    batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") else None
+    return inp.name, tuple(shape), batch
+
+
+# --- building the graph ---------------------------------------------------------------------
+
+
+def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str]]:
+    """The IR graph of ``model`` and, for verification, the ONNX tensor of each IR node."""
+    opset = _opset(model, name)
+    if model.functions:
+        model = onnx.inliner.inline_local_functions(model)
+    g = model.graph
+    input_name, input_shape, batch = _graph_input(g, name)
+    order = _sorted_nodes(g, {t.name for t in g.initializer} | {i.name for i in g.input}, name)
+    uses = Counter(t for n in order for t in n.input if t)
+    uses[g.output[0].name] += 1
+    onnx_names = Counter(n.name for n in order if n.name)
+    ctx = Context(name, input_name, input_shape, batch, g.output[0].name, opset, dict(uses),
+                  reserved=set(onnx_names))
+    for t in g.initializer:
+        ctx.consts[t.name] = numpy_helper.to_array(t)
+    unsupported, reasons = _walk(ctx, order, onnx_names)
+    if unsupported:
+        hint = "\n".join(reasons + [_UNSUPPORTED_HINT])
+        raise UnsupportedOpsError(unsupported, hint=hint)
+    graph = _finish(ctx, model, input_shape)
+    return graph, {k: v for k, v in ctx.onnx_of.items() if k in {n.name for n in graph.nodes}}
+
+
+def _walk(ctx: Context, order: list, onnx_names: Counter) -> tuple[list, list[str]]:
+    unsupported: list[tuple[str, str]] = []
+    reasons: list[str] = []
+    poisoned: set[str] = set()
+    for i, node in enumerate(order):
+        ctx.node = node
+        unique = node.name and onnx_names[node.name] == 1 and node.name != ctx.input_name
+        ctx.node_name = node.name if unique else ctx.unique(f"{node.op_type}_{i}")
+        inputs = [t for t in node.input if t]
+        handler = lookup(node.domain, node.op_type)
+        foldable = node.domain in ("", "ai.onnx") and node.op_type in FOLDERS
+        if any(t in poisoned for t in inputs):
+            if handler is None and not foldable:
+                unsupported.append((ctx.node_name, node.op_type))
+            poisoned.update(node.output)
+        elif foldable and all(t in ctx.consts for t in inputs):
+            _fold(ctx, node)
+        elif handler is None:
+            unsupported.append((ctx.node_name, node.op_type))
+            poisoned.update(node.output)
+        else:
+            try:
+                handler(ctx, node)
+            except Unsupported as e:
+                unsupported.append((ctx.node_name, node.op_type))
+                reasons.append(f"{ctx.node_name}: {e}")
+                poisoned.update(node.output)
+    ctx.node = None
+    return unsupported, reasons
+
+
+def _fold(ctx: Context, node) -> None:
+    try:
+        outs = FOLDERS[node.op_type](attrs_of(node), [ctx.consts[t] if t else None
+                                                      for t in node.input])
+    except (ValueError, IndexError, KeyError, TypeError) as e:
+        raise ctx.error(f"cannot evaluate this constant expression: {e}") from None
+    for t, v in zip(node.output, outs, strict=False):
+        ctx.consts[t] = np.asarray(v)
+
+
+def _finish(ctx: Context, model: onnx.ModelProto, input_shape: tuple[int, ...]) -> Graph:
+    out = ctx.output
+    if out in ctx.consts or ctx.alias.get(out, ctx.input_name) == ctx.input_name:
+        raise InputError(f"{ctx.source}: the model's output {out!r} does not depend on its input")
+    metadata = {p.key: p.value for p in model.metadata_props}
+    metadata.update(ctx.notes)
+    graph = Graph(_live(ctx.nodes, ctx.alias[out]), ctx.input_name, input_shape,
+                  ctx.alias[out], metadata)
+    try:
+        graph.validate()
+    except GraphError as e:
+        raise InputError(f"{ctx.source}: {e}") from None
+    return graph
+
+
+def _live(nodes: list, output: str) -> list:
+    """Drop nodes the output does not depend on (e.g. the unused branch of a folded Add)."""
+    needed, by_name = {output}, {n.name: n for n in nodes}
+    for n in reversed(nodes):
+        if n.name in needed:
+            needed.update(n.inputs)
+    return [n for n in nodes if n.name in needed and n.name in by_name]
