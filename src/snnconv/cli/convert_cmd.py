@@ -1,0 +1,132 @@
+"""snnconv convert: ANN -> SNN file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from snnconv.cli.common import (
+    check_outputs,
+    console,
+    err_console,
+    load_data,
+    load_input_model,
+    model_options,
+    progress_bar,
+)
+from snnconv.convert import ConversionSettings, convert
+from snnconv.convert.maxpool import MAXPOOL_MODES
+from snnconv.convert.neurons import RESETS
+from snnconv.data import parse_normalize
+from snnconv.save import save_onnx
+
+
+def default_output(model: str | None, factory: str | None) -> str:
+    if model:
+        p = Path(model)
+        return str(p.with_name(p.name.split(".")[0] + ".snn.onnx"))
+    return factory.replace(":", "_").replace(".", "_") + ".snn.onnx"
+
+
+@click.command("convert")
+@model_options
+@click.option(
+    "--calib-data",
+    required=True,
+    metavar="SPEC",
+    help="Calibration images (default split: train), e.g. mnist:DIR or npz:PATH.",
+)
+@click.option(
+    "--calib-limit",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Calibrate on the first N images.",
+)
+@click.option("--normalize", metavar="MEAN,STD", help="Apply (x - MEAN) / STD, as in training.")
+@click.option(
+    "--threshold",
+    default=ConversionSettings.threshold,
+    show_default=True,
+    help="max | percentile:P | mse (mse fits the rate error at --target-timesteps).",
+)
+@click.option("--per-channel", is_flag=True, help="One threshold per channel, not per layer.")
+@click.option(
+    "--target-timesteps",
+    default=32,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The T you will simulate; used by --threshold mse.",
+)
+@click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
+@click.option(
+    "--v0",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Initial membrane as a fraction of the threshold.",
+)
+@click.option(
+    "--maxpool",
+    type=click.Choice(MAXPOOL_MODES),
+    default="gate",
+    show_default=True,
+    help="gate: pass the most active input per window; avg: replace by average "
+    "pooling (changes the ANN).",
+)
+@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("-o", "--output", help="Output .snn.onnx (default: MODEL with .snn.onnx).")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+def convert_cmd(
+    model,
+    torch_factory,
+    weights,
+    input_shape,
+    trust_pickle,
+    calib_data,
+    calib_limit,
+    normalize,
+    threshold,
+    per_channel,
+    target_timesteps,
+    reset,
+    v0,
+    maxpool,
+    batch_size,
+    seed,
+    output,
+    force,
+):
+    """Convert a trained ANN into an SNN, with thresholds calibrated on data.
+
+    \b
+    Example:
+      snnconv convert model.onnx --calib-data mnist:/data/fashion-mnist -o model.snn.onnx
+    """
+    output = output or default_output(model, torch_factory)
+    check_outputs(output, force=force)
+    settings = ConversionSettings(
+        threshold, per_channel, target_timesteps, reset, v0, maxpool, seed
+    )
+    settings.check()
+    graph = load_input_model(model, torch_factory, weights, input_shape, trust_pickle)
+    ds = load_data(
+        calib_data,
+        split="train",
+        normalize=parse_normalize(normalize) if normalize else None,
+        limit=calib_limit,
+    )
+    with progress_bar("calibrating", len(ds.x)) as advance:
+        snn = convert(graph, ds.x, settings, batch_size=batch_size, progress=advance)
+    if normalize:
+        snn.metadata["snnconv.normalize"] = normalize
+    save_onnx(snn, output, force=force)
+    neurons = [n for n in snn if n.op == "if_neuron"]
+    console.print(
+        f"[green]converted[/green] {len(neurons)} activation layers to IF neurons "
+        f"(threshold {settings.threshold}{', per channel' if per_channel else ''}, "
+        f"reset {reset}, v0 {v0}) on {len(ds.x)} calibration images"
+    )
+    err_console.print(f"wrote {output}")

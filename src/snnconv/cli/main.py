@@ -1,0 +1,61 @@
+"""The ``snnconv`` command: verbs, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from snnconv import __version__
+from snnconv.cli.common import err_console
+from snnconv.errors import InputError
+from snnconv.graph import GraphError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="snnconv")
+def cli() -> None:
+    """Convert trained neural networks into spiking ones, and measure them.
+
+    \b
+    snnconv demo                                     the whole path on bundled data
+    snnconv inspect model.onnx                       layers, shapes, MACs, what converts
+    snnconv convert model.onnx --calib-data SPEC     ANN -> model.snn.onnx
+    snnconv simulate model.snn.onnx --data SPEC -T 32
+    snnconv validate model.snn.onnx --data SPEC --min-accuracy 0.9   (CI gate)
+
+    Exit codes: 0 ok, 1 a validation limit crossed, 2 bad input or usage.
+    """
+
+
+def _register() -> None:
+    from snnconv.cli.convert_cmd import convert_cmd
+    from snnconv.cli.demo_cmd import demo_cmd
+    from snnconv.cli.inspect_cmd import inspect_cmd
+    from snnconv.cli.simulate_cmd import simulate_cmd
+    from snnconv.cli.validate_cmd import validate_cmd
+
+    for cmd in (demo_cmd, inspect_cmd, convert_cmd, simulate_cmd, validate_cmd):
+        cli.add_command(cmd)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(2)
+    except click.exceptions.Abort:
+        err_console.print("aborted")
+        sys.exit(130)
+    except (InputError, GraphError) as e:
+        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; no partial output was written")
+        sys.exit(130)

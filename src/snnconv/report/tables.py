@@ -1,0 +1,100 @@
+"""Rich tables for people; the JSON record is for machines."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+
+from snnconv.report.record import Report
+
+
+def fmt_joules(j: float) -> str:
+    """Energy per image in the unit that reads best: µJ, or nJ below 0.1 µJ."""
+    return f"{j * 1e6:.3f} µJ" if j >= 1e-7 else f"{j * 1e9:.2f} nJ"
+
+
+def fmt_count(n: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return f"{n:.1f}" if n != int(n) else f"{int(n)}"
+
+
+def pct(a: float) -> str:
+    return f"{100 * a:.2f} %"
+
+
+def summary_table(r: Report) -> Table:
+    t = Table(title=f"SNN simulation · {r.images} images · T = {r.timesteps}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("ANN accuracy", pct(r.ann_accuracy))
+    t.add_row(f"SNN accuracy at T = {r.timesteps}", pct(r.snn_accuracy))
+    t.add_row("drop vs ANN", f"{r.accuracy_drop_points:.2f} points")
+    t.add_row("spikes / image", fmt_count(r.spikes_per_image))
+    t.add_row("synaptic ops / image", fmt_count(r.synops_per_image))
+    t.add_row("SNN MACs / image (analog-input layers)", fmt_count(r.snn_macs_per_image))
+    t.add_row("ANN MACs / image", fmt_count(r.ann_macs_per_image))
+    e = r.energy
+    t.add_row(f"energy / image, ANN ({e.preset})", fmt_joules(e.ann_joules_per_image))
+    t.add_row(f"energy / image, SNN ({e.preset})", fmt_joules(e.snn_joules_per_image))
+    t.add_row("SNN / ANN energy", f"{e.ratio:.3f}")
+    t.add_row(
+        "throughput",
+        f"{r.throughput.images_per_s:,.0f} images/s · "
+        f"{r.throughput.image_steps_per_s:,.0f} image·steps/s",
+    )
+    t.caption = (
+        f"{r.encoding} input, {r.schedule}-by-{r.schedule} schedule; energy: "
+        f"MAC {e.mac_joules * 1e12:g} pJ, AC {e.ac_joules * 1e12:g} pJ ({e.source})"
+    )
+    return t
+
+
+def accuracy_table(r: Report) -> Table:
+    """Accuracy at powers of two up to T (and T itself): the anytime curve at a glance."""
+    steps = sorted(
+        {t for t in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512) if t <= r.timesteps} | {r.timesteps}
+    )
+    t = Table(title="Accuracy by timestep")
+    t.add_column("t", justify="right")
+    t.add_column("SNN accuracy", justify="right")
+    t.add_column("vs ANN", justify="right")
+    for s in steps:
+        a = r.accuracy_per_step[s - 1]
+        t.add_row(str(s), pct(a), f"{100 * (a - r.ann_accuracy):+.2f}")
+    return t
+
+
+def layer_table(r: Report) -> Table:
+    t = Table(title="Per layer")
+    for col in (
+        "layer",
+        "op",
+        "neurons",
+        "spikes/img",
+        "firing rate",
+        "synops/img",
+        "ANN MACs/img",
+        "SNN MACs/img",
+    ):
+        t.add_column(col, justify="left" if col in ("layer", "op") else "right")
+    for row in r.layers:
+        t.add_row(
+            row.name,
+            row.op,
+            "" if row.neurons is None else f"{row.neurons:,}",
+            "" if row.spikes_per_image is None else fmt_count(row.spikes_per_image),
+            "" if row.firing_rate is None else f"{row.firing_rate:.4f}",
+            "" if row.synops_per_image is None else fmt_count(row.synops_per_image),
+            "" if row.ann_macs_per_image is None else fmt_count(row.ann_macs_per_image),
+            "" if row.snn_macs_per_image is None else fmt_count(row.snn_macs_per_image),
+        )
+    return t
+
+
+def report_view(r: Report, *, layers: bool = True) -> Group:
+    parts = [summary_table(r), accuracy_table(r)]
+    if layers:
+        parts.append(layer_table(r))
+    return Group(*parts)
