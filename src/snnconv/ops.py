@@ -148,7 +148,7 @@ def ann_forward(
         values[node.name] = run_node(node, [values[n] for n in node.inputs])
         if node.name in keep:
             kept[node.name] = values[node.name]
-        for name in node.inputs:
+        for name in set(node.inputs):  # a node may read one input twice (x + x)
             if last_use.get(name) == i and name != graph.output:
                 del values[name]
     return values[graph.output], kept
