@@ -126,9 +126,9 @@ class Simulator:
                 inp, steps, t0, state, static_cache, counts, recorded if record_spikes else None
             )
             self._read_out(out, steps, t0, y, state, counts)
-        spikes = {k: torch.stack(v) if v else None for k, v in recorded.items()}
-        spikes = {k: v.flatten(0, 1) if v is not None else v for k, v in spikes.items()}
-        return counts, (spikes if record_spikes else {})
+        if not record_spikes:
+            return counts, {}
+        return counts, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
 
     def _run_chunk(self, inp, steps, t0, state, static_cache, counts, recorded) -> _Value:
         values: dict[str, _Value] = {self.graph.input_name: inp}

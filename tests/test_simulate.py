@@ -1,0 +1,138 @@
+"""The engine: an SNN at large T computes its ANN; schedules agree; counts are exact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from nets import KINDS, graph_of, inputs
+
+from snnconv.convert import ConversionSettings, convert, prepare_ann
+from snnconv.ops import ann_forward
+from snnconv.simulate import SimulationSettings, Simulator, simulate
+
+
+def _converted(kind: str, **settings):
+    ann = graph_of(kind).copy()
+    x = inputs(ann.input_shape, 128)
+    return ann, convert(ann, x, ConversionSettings(**settings)), x
+
+
+def _labels(ann, x) -> np.ndarray:
+    out, _ = ann_forward(ann, torch.as_tensor(x))
+    return out.argmax(1).numpy()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_snn_at_large_t_agrees_with_its_ann(kind):
+    ann, snn, x = _converted(kind, threshold="max")
+    y = _labels(ann, x)  # the ANN's own predictions as labels: accuracy = agreement
+    report = simulate(snn, x, y, SimulationSettings(timesteps=256))
+    assert report.ann_accuracy == 1.0
+    assert report.snn_accuracy >= 0.95, report.accuracy_per_step[-1]
+    # agreement improves with time: the anytime curve ends well above where it starts
+    assert report.accuracy_per_step[-1] > report.accuracy_per_step[0]
+
+
+@pytest.mark.parametrize("kind", ["vgg", "residual", "concat"])
+@pytest.mark.parametrize("encoding", ["direct", "poisson"])
+def test_schedules_give_identical_spikes(kind, encoding):
+    ann, snn, x = _converted(kind)
+    sim = Simulator(snn)
+    xb, yb = torch.as_tensor(x[:32]), torch.as_tensor(_labels(ann, x[:32]))
+    runs = []
+    for chunk in (None, 1, 5):
+        gen = torch.Generator().manual_seed(7)
+        runs.append(
+            sim.run(xb, yb, 16, chunk=chunk, encoding=encoding, generator=gen, record_spikes=True)
+        )
+    (c0, s0), *rest = runs
+    for c, s in rest:
+        for name in s0:
+            assert torch.equal(s0[name], s[name]), name
+        np.testing.assert_array_equal(c0.correct_per_step, c.correct_per_step)
+        for name in c0.synops:
+            np.testing.assert_array_equal(c0.synops[name], c.synops[name])
+
+
+def _brute_force_conv_synops(spikes: np.ndarray, node) -> float:
+    """Count (spike, target) pairs of a conv by walking every output position and tap."""
+    a = node.attrs
+    co, ci_g, kh, kw = node.params["weight"].shape
+    groups = a["groups"]
+    top, left, _, _ = a["padding"]
+    sh, sw = a["stride"]
+    dh, dw = a["dilation"]
+    b, c, h, w = spikes.shape
+    out_h = (h + a["padding"][0] + a["padding"][2] - dh * (kh - 1) - 1) // sh + 1
+    out_w = (w + a["padding"][1] + a["padding"][3] - dw * (kw - 1) - 1) // sw + 1
+    total = 0.0
+    per_group_out = co // groups
+    for g in range(groups):
+        chans = slice(g * ci_g, (g + 1) * ci_g)
+        for oh in range(out_h):
+            for ow in range(out_w):
+                for i in range(kh):
+                    for j in range(kw):
+                        ih, iw = oh * sh - top + i * dh, ow * sw - left + j * dw
+                        if 0 <= ih < h and 0 <= iw < w:
+                            total += per_group_out * spikes[:, chans, ih, iw].sum()
+    return total
+
+
+def test_synops_equal_a_brute_force_count():
+    ann, snn, x = _converted("strided")
+    sim = Simulator(snn)
+    xb = torch.as_tensor(x[:8])
+    counts, spikes = sim.run(xb, torch.zeros(8, dtype=torch.long), 6, record_spikes=True)
+    neurons = [n for n in snn if n.op == "if_neuron"]
+    conv2 = next(n for n in snn if n.op == "conv" and n.inputs == [neurons[0].name])
+    s = spikes[neurons[0].name].numpy()  # (T*B, C, H, W)
+    assert s.sum() > 0
+    assert counts.synops[conv2.name].sum() == pytest.approx(_brute_force_conv_synops(s, conv2))
+    # global average pool then linear: every spike reaches each of the 10 outputs once
+    fc = next(n for n in snn if n.op == "linear")
+    assert counts.synops[fc.name].sum() == pytest.approx(10 * spikes[neurons[1].name].sum())
+    # the first conv sees the analog image: MACs once per image, no synops
+    first = snn.nodes[0]
+    assert first.name not in counts.synops
+    assert counts.snn_macs[first.name] > 0
+
+
+def test_report_counts_are_consistent():
+    ann, snn, x = _converted("vgg")
+    r = simulate(snn, x, _labels(ann, x), SimulationSettings(timesteps=8))
+    assert len(r.accuracy_per_step) == 8
+    assert r.spikes_per_image == pytest.approx(
+        sum(layer.spikes_per_image or 0 for layer in r.layers)
+    )
+    assert r.energy.snn_joules_per_image == pytest.approx(
+        r.synops_per_image * r.energy.ac_joules + r.snn_macs_per_image * r.energy.mac_joules
+    )
+    assert r.energy.ann_joules_per_image == pytest.approx(
+        r.ann_macs_per_image * r.energy.mac_joules
+    )
+    for layer in r.layers:
+        if layer.firing_rate is not None:
+            assert 0 <= layer.firing_rate <= 1
+
+
+def test_poisson_runs_are_reproducible_and_seed_dependent():
+    ann, snn, x = _converted("mlp")
+    y = _labels(ann, x)
+    a = simulate(snn, x, y, SimulationSettings(timesteps=8, encoding="poisson", seed=3))
+    b = simulate(snn, x, y, SimulationSettings(timesteps=8, encoding="poisson", seed=3))
+    c = simulate(snn, x, y, SimulationSettings(timesteps=8, encoding="poisson", seed=4))
+    assert a.accuracy_per_step == b.accuracy_per_step
+    assert a.spikes_per_image == b.spikes_per_image
+    assert a.spikes_per_image != c.spikes_per_image
+
+
+def test_bn_folding_keeps_the_ann_function():
+    ann = graph_of("vgg")
+    x = torch.as_tensor(inputs(ann.input_shape, 16))
+    folded = prepare_ann(ann)
+    assert not any(n.op == "affine" for n in folded)
+    torch.testing.assert_close(
+        ann_forward(folded, x)[0], ann_forward(ann, x)[0], rtol=1e-4, atol=1e-5
+    )
