@@ -135,12 +135,15 @@ def _sorted_nodes(graph: onnx.GraphProto, available: set[str], name: str) -> lis
     """The nodes in dependency order; a missing tensor or a cycle is an InputError."""
     pending, order, known = list(graph.node), [], set(available)
     while pending:
-        rest = [n for n in pending if not all(not t or t in known for t in n.input)]
-        ready = [n for n in pending if n not in rest]
-        if not ready:
+        rest = []
+        for n in pending:  # one pass keeps an already sorted graph in its order
+            if all(not t or t in known for t in n.input):
+                order.append(n)
+                known.update(n.output)
+            else:
+                rest.append(n)
+        if len(rest) == len(pending):
             break
-        order += ready
-        known.update(o for n in ready for o in n.output)
         pending = rest
     if pending:
         produced = {o for n in pending for o in n.output}

@@ -121,7 +121,10 @@ def _torchscript_or_pickle(path: Path, trust_pickle: bool) -> torch.nn.Module:
 
 def _export(module: torch.nn.Module, input_shape: tuple[int, ...], name: str) -> bytes:
     """ONNX bytes of ``module``, dynamo exporter first, the TorchScript exporter as fallback."""
-    module.eval()
+    try:
+        module.eval()
+    except NotImplementedError:
+        pass  # a torch.export program's module is already in inference form
     example = (torch.rand(2, *input_shape),)
     errors = []
     for export in (_export_dynamo, _export_legacy):
