@@ -179,3 +179,47 @@ def test_broken_files_give_one_clear_input_error(tmp_path, case):
 def test_missing_file():
     with pytest.raises(InputError, match="no such file"):
         load_onnx("/nonexistent/model.onnx")
+
+
+def _variant(nodes, inits, opset, in_dims=("N", 2, 5, 5), out_dims=None) -> bytes:
+    graph = helper.make_graph(
+        nodes, "variant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_dims))],
+        [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, out_dims)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]) \
+        .SerializeToString()
+
+
+_W = np.random.default_rng(5).standard_normal((2, 2, 3, 3)).astype(np.float32)
+_G = np.random.default_rng(6).standard_normal((2, 3)).astype(np.float32)
+VARIANTS = {
+    "gemm transB=0 alpha beta": _variant(
+        [helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+         helper.make_node("Flatten", ["g"], ["f"], axis=1),
+         helper.make_node("Gemm", ["f", "G", "C"], ["y"], alpha=0.5, beta=2.0)],
+        {"G": _G, "C": np.float32([[1, 2, 3]])}, 13),
+    "reduce mean axes input keepdims": _variant(
+        [helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=1),
+         helper.make_node("Reshape", ["m", "shape"], ["y"])],
+        {"axes": np.int64([-1, -2]), "shape": np.int64([0, -1])}, 18),
+    "clip attributes opset 9 and same_lower conv": _variant(
+        [helper.make_node("Conv", ["x", "W"], ["c"], auto_pad="SAME_LOWER", strides=[2, 2]),
+         helper.make_node("Clip", ["c"], ["y"], min=0.0, max=0.5)],
+        {"W": _W}, 9),
+    "clip to inf is relu; avgpool count_include_pad": _variant(
+        [helper.make_node("Clip", ["x", "lo", ""], ["r"]),
+         helper.make_node("AveragePool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
+                          pads=[1, 0, 0, 1], count_include_pad=1, ceil_mode=1)],
+        {"lo": np.float32(0)}, 19),
+}
+
+
+@pytest.mark.parametrize("case", sorted(VARIANTS))
+def test_op_variants_match_onnxruntime(case):
+    data = VARIANTS[case]
+    graph = load_onnx(data)
+    x = np.random.default_rng(1).random((3, 2, 5, 5), dtype=np.float32)
+    ours, _ = ann_forward(graph, torch.from_numpy(x))
+    ref = ort_run(data, x)
+    np.testing.assert_allclose(ours.numpy().reshape(ref.shape), ref, rtol=1e-4, atol=1e-5)

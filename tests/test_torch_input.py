@@ -61,7 +61,7 @@ def test_torchscript_file(tmp_path, small):
 def test_factory_with_state_dict(tmp_path, small):
     weights = tmp_path / "small.pth"
     torch.save(small.state_dict(), weights)
-    graph = load_torch("small_net:make", input_shape=SHAPE, weights=weights)
+    graph = load_model("small_net:make", input_shape=SHAPE, weights=weights)
     _same_outputs(graph, small)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from snnconv.errors import InputError
@@ -15,17 +16,28 @@ __all__ = ["Verification", "load_model", "load_onnx", "load_torch"]
 _TORCHSCRIPT = {".pt", ".pth", ".ts"}
 
 
-def load_model(path: str | Path, **kw) -> Graph:
-    """Load a model file by its suffix: ``.onnx``, ``.pt2`` (torch.export) or TorchScript.
+def load_model(
+    path: str | Path,
+    *,
+    verify: bool = True,
+    input_shape: Sequence[int] | None = None,
+    weights: str | Path | None = None,
+    trust_pickle: bool = False,
+) -> Graph:
+    """Load a model by its suffix: ``.onnx``, ``.pt2`` (torch.export), TorchScript
+    (``.pt``/``.pth``/``.ts``) or a ``module:factory`` string.
 
-    Keyword arguments go to ``load_onnx`` (``verify``) or ``load_torch`` (``input_shape``,
-    ``trust_pickle``, ``verify``).
+    ``input_shape``, ``weights`` and ``trust_pickle`` matter for PyTorch models only; an ONNX
+    file carries its own input shape.
     """
-    suffix = Path(path).suffix.lower()
+    text = str(path)
+    suffix = Path(text).suffix.lower()
     if suffix == ".onnx":
-        return load_onnx(path, **kw)
-    if suffix == ".pt2" or suffix in _TORCHSCRIPT:
-        return load_torch(path, **kw)
+        return load_onnx(path, verify=verify)
+    is_factory = ":" in text and not suffix and not Path(text).exists()
+    if suffix == ".pt2" or suffix in _TORCHSCRIPT or is_factory:
+        return load_torch(path, input_shape=input_shape, weights=weights,
+                          trust_pickle=trust_pickle, verify=verify)
     raise InputError(
         f"{path}: unknown model format {suffix!r}; expected .onnx, .pt2 (torch.export), "
         ".pt/.pth/.ts (TorchScript), or a 'module:factory' PyTorch model"

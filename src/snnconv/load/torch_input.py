@@ -101,7 +101,9 @@ def _exported_program(path: Path) -> torch.nn.Module:
 
 def _torchscript_or_pickle(path: Path, trust_pickle: bool) -> torch.nn.Module:
     try:
-        return torch.jit.load(str(path), map_location="cpu")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(path), map_location="cpu")
     except Exception:  # noqa: BLE001  (not TorchScript: try the other forms below)
         pass
     if trust_pickle:
