@@ -12,6 +12,7 @@ from snnconv.calibrate import calibrate, parse_method
 from snnconv.convert.fold import fold_affine
 from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
 from snnconv.convert.neurons import RESETS, to_neurons
+from snnconv.data.fit import check_images
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 
@@ -59,6 +60,7 @@ def convert(
 ) -> Graph:
     """Convert an ANN graph into an SNN graph with thresholds calibrated on ``calib_x``."""
     settings.check()
+    check_images(calib_x, graph.input_shape, "calibration data")
     ann = prepare_ann(graph, settings.maxpool)
     thresholds = calibrate(
         ann,

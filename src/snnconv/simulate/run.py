@@ -12,6 +12,7 @@ import torch
 
 from snnconv import ops
 from snnconv.convert.neurons import to_ann
+from snnconv.data.fit import check_images, check_labels
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.report.record import Energy, LayerRecord, Report, Throughput
@@ -48,15 +49,6 @@ class SimulationSettings:
             raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
 
 
-def check_labels(y: np.ndarray, num_outputs: int, data_name: str) -> None:
-    bad = np.flatnonzero((y < 0) | (y >= num_outputs))
-    if bad.size:
-        raise InputError(
-            f"{data_name}: label {int(y[bad[0]])} at index {int(bad[0])} is outside the model's "
-            f"{num_outputs} classes (0..{num_outputs - 1})"
-        )
-
-
 def simulate(
     snn: Graph,
     x: np.ndarray,
@@ -70,6 +62,7 @@ def simulate(
     settings.check()
     if len(x) == 0:
         raise InputError(f"{data_name or 'data'}: no images to simulate")
+    check_images(x, snn.input_shape, data_name or "data")
     sim = Simulator(snn, settings.device)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")

@@ -1,0 +1,3 @@
+from snnconv.cli.main import main
+
+main()
