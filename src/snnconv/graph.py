@@ -121,6 +121,8 @@ class Graph:
             for k, p in n.params.items():
                 if not np.all(np.isfinite(p)):
                     raise GraphError(f"node {n.name!r}: parameter {k!r} holds NaN or Inf")
+            if n.op == "if_neuron" and not np.all(n.params.get("threshold", np.zeros(1)) > 0):
+                raise GraphError(f"node {n.name!r}: an if_neuron needs positive thresholds")
             known.add(n.name)
         if self.output not in known:
             raise GraphError(f"graph output {self.output!r} is not produced by any node")

@@ -64,6 +64,11 @@ def _sum_pool(x: torch.Tensor, a: dict) -> torch.Tensor:
     )
 
 
+def sum_pool(x: torch.Tensor, attrs: dict) -> torch.Tensor:
+    """Window sums with an avgpool's geometry (zero padding)."""
+    return _sum_pool(_pad(x, attrs["padding"]), attrs)
+
+
 def avgpool(node: Node, x: torch.Tensor) -> torch.Tensor:
     a = node.attrs
     total = _sum_pool(_pad(x, a["padding"]), a)

@@ -19,6 +19,7 @@ analog values.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -54,14 +55,31 @@ class Counts:
             self.snn_macs[k] = self.snn_macs.get(k, 0.0) + v
 
 
-@dataclass
 class _Value:
-    """A node's output in the current chunk. ``static`` values have no time axis (B, ...);
-    others are (steps*B, ...). ``events`` counts spike events per position, None for analog."""
+    """A node's output in the current chunk.
 
-    data: torch.Tensor
-    static: bool
-    events: torch.Tensor | None = None
+    ``static`` values have no time axis (B, ...); others are (steps*B, ...). Spiking values
+    also carry ``events``: how many spike events each position holds (for synops). Events are
+    made only when a synaptic layer asks for them, so wiring ops cost nothing when unused.
+    """
+
+    __slots__ = ("data", "static", "_events", "_make_events")
+
+    def __init__(self, data: torch.Tensor, static: bool, events=None, make_events=None):
+        self.data = data
+        self.static = static
+        self._events = events
+        self._make_events = make_events
+
+    @property
+    def spiking(self) -> bool:
+        return self._events is not None or self._make_events is not None
+
+    @property
+    def events(self) -> torch.Tensor | None:
+        if self._events is None and self._make_events is not None:
+            self._events, self._make_events = self._make_events(), None
+        return self._events
 
 
 class Simulator:
@@ -79,7 +97,7 @@ class Simulator:
             for n in graph
         }
         self._fanout = {
-            n.name: fanout(n, self.shapes[n.inputs[0]], self.device).float()
+            n.name: _exact_dtype(fanout(n, self.shapes[n.inputs[0]], self.device))
             for n in graph
             if n.op in SYNAPTIC_OPS
         }
@@ -172,70 +190,56 @@ class Simulator:
     ) -> _Value:
         data = [_expand(a, steps) for a in args]
         out = self._kernel(node, data)
-        if node.op in SYNAPTIC_OPS:
-            events = args[0].events
-            if events is None:
-                counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + self._macs[
-                    node.name
-                ] * len(data[0])
-            else:
-                per_sample = events.flatten(1) @ self._fanout[node.name]
-                per_step = per_sample.view(steps, -1).sum(1).double().cpu().numpy()
-                _add_steps(counts.synops, node.name, per_step, counts.timesteps, t0)
+        if node.op not in SYNAPTIC_OPS:
+            if all(a.spiking for a in args) and node.op in _ROUTES:
+                return _Value(out, False, make_events=partial(_route, node, args, steps))
             return _Value(out, static=False)
-        return _Value(out, static=False, events=self._route_events(node, args, steps))
-
-    def _route_events(self, node: Node, args: list[_Value], steps: int) -> torch.Tensor | None:
-        """Spike events through wiring ops, so synops are counted where spikes land."""
-        if any(a.events is None for a in args):
-            return None
-        ev = [_expand(_Value(a.events, a.static), steps) for a in args]
-        if node.op == "add":
-            return sum(ev[1:], ev[0])
-        if node.op == "concat":
-            return torch.cat(ev, dim=node.attrs["axis"])
-        if node.op == "flatten":
-            return ev[0].flatten(1)
-        if node.op == "reshape":
-            return ev[0].reshape((ev[0].shape[0],) + tuple(node.attrs["shape"]))
-        if node.op == "avgpool":
-            # Each spike reaches every pooled output whose window holds it.
-            padded = ops._pad(ev[0], node.attrs["padding"])
-            return ops._sum_pool(padded, node.attrs)
-        if node.op == "global_avgpool":
-            return ev[0].sum(dim=(2, 3), keepdim=True)
-        return None
+        if args[0].spiking:
+            fan = self._fanout[node.name]
+            per_sample = args[0].events.flatten(1).to(fan.dtype) @ fan
+            per_step = per_sample.view(steps, -1).sum(1).double().cpu().numpy()
+            _add_steps(counts.synops, node.name, per_step, counts.timesteps, t0)
+        else:
+            macs = self._macs[node.name] * len(data[0])
+            counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + macs
+        return _Value(out, static=False)
 
     # -- stateful ops --------------------------------------------------------------------
 
     def _neuron(
         self, node: Node, arg: _Value, steps: int, t0: int, state, counts, recorded
     ) -> _Value:
+        """Integrate and fire over the chunk's steps. The output is the spike times the
+        threshold (what the next layer receives); the loop works in place."""
         theta = _channel(self._params[node.name]["threshold"], arg.data)
         current = arg.data
+        shape = tuple(arg.data.shape[1:])
         batch = current.shape[0] if arg.static else current.shape[0] // steps
         if not arg.static:
-            current = current.view((steps, batch) + tuple(current.shape[1:]))
+            current = current.view((steps, batch) + shape)
         v = state.get(node.name)
         if v is None:
-            v = (node.attrs["v0"] * theta).expand((batch,) + tuple(arg.data.shape[1:])).clone()
-        spikes = torch.empty((steps, batch) + tuple(arg.data.shape[1:]), device=v.device)
+            v = (node.attrs["v0"] * theta).expand((batch,) + shape).clone()
+        spikes = torch.empty((steps, batch) + shape, device=v.device, dtype=v.dtype)
+        out = torch.empty_like(spikes)
         subtract = node.attrs["reset"] == "subtract"
         for t in range(steps):
-            v += current if arg.static else current[t]
-            fired = v >= theta
-            spikes[t] = fired
+            v.add_(current if arg.static else current[t])
+            torch.ge(v, theta, out=spikes[t])  # written as 0/1 floats: no bool round trip
+            torch.mul(spikes[t], theta, out=out[t])
             if subtract:
-                v -= spikes[t] * theta
+                v.sub_(out[t])
             else:
-                v.masked_fill_(fired, 0.0)
+                v.mul_(1.0 - spikes[t])
         state[node.name] = v
-        per_step = spikes.flatten(1).sum(1).double().cpu().numpy()
+        # Per-image counts are exact in float32 (a layer has < 2**24 neurons); the batch
+        # total is summed in float64.
+        per_image = spikes.view(steps, batch, -1).sum(2)
+        per_step = per_image.sum(1, dtype=torch.float64).cpu().numpy()
         _add_steps(counts.spikes, node.name, per_step, counts.timesteps, t0)
         if recorded is not None:
-            recorded[node.name].append(spikes.clone())
-        flat = spikes.flatten(0, 1)
-        return _Value(flat * theta, static=False, events=flat)
+            recorded[node.name].append(spikes)
+        return _Value(out.flatten(0, 1), False, events=spikes.flatten(0, 1))
 
     def _gate(self, node: Node, arg: _Value, steps: int, state) -> _Value:
         data = _expand(arg, steps)
@@ -245,10 +249,15 @@ class Simulator:
         state[node.name] = score[-1]
         idx = ops.maxpool_indices(node, score.flatten(0, 1))
         out = ops.gather_windows(node, data, idx)
-        events = None
-        if arg.events is not None:
-            events = ops.gather_windows(node, _expand(_Value(arg.events, arg.static), steps), idx)
-        return _Value(out, static=False, events=events)
+        if not arg.spiking:
+            return _Value(out, static=False)
+        return _Value(
+            out,
+            False,
+            make_events=lambda: ops.gather_windows(
+                node, _expand(_Value(arg.events, arg.static), steps), idx
+            ),
+        )
 
     def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts) -> None:
         """The output layer integrates: prediction at step t is argmax of V(t)."""
@@ -258,6 +267,32 @@ class Simulator:
         state["__output__"] = seq[-1]
         correct = (seq.argmax(-1) == y.view(1, -1)).sum(1).cpu().numpy()
         counts.correct_per_step[t0 : t0 + steps] += correct
+
+
+_ROUTES = frozenset({"add", "concat", "flatten", "reshape", "avgpool", "global_avgpool"})
+
+
+def _route(node: Node, args: list[_Value], steps: int) -> torch.Tensor:
+    """Spike events through a wiring op, so synops are counted where the spikes land."""
+    ev = [_expand(_Value(a.events, a.static), steps) for a in args]
+    if node.op == "add":
+        return sum(ev[1:], ev[0])
+    if node.op == "concat":
+        return torch.cat(ev, dim=node.attrs["axis"])
+    if node.op == "flatten":
+        return ev[0].flatten(1)
+    if node.op == "reshape":
+        return ev[0].reshape((ev[0].shape[0],) + tuple(node.attrs["shape"]))
+    if node.op == "avgpool":
+        # Each spike reaches every pooled output whose window holds it.
+        return ops.sum_pool(ev[0], node.attrs)
+    return ev[0].sum(dim=(2, 3), keepdim=True)  # global_avgpool
+
+
+def _exact_dtype(fanout: torch.Tensor) -> torch.Tensor:
+    """Fan-outs in float32 while no image can reach 2**24 spike deliveries (every partial sum
+    is then an exactly representable integer), else in float64: synops stay exact counts."""
+    return fanout.float() if float(fanout.sum()) < 2**24 else fanout
 
 
 def _expand(v: _Value, steps: int) -> torch.Tensor:
