@@ -44,7 +44,7 @@ def test_schedules_give_identical_spikes(kind, encoding):
     for chunk in (None, 1, 5):
         gen = torch.Generator().manual_seed(7)
         runs.append(
-            sim.run(xb, yb, 16, chunk=chunk, encoding=encoding, generator=gen, record_spikes=True)
+            sim.run(xb, yb, 16, chunk=chunk, encoding=encoding, generator=gen, record=sim.neurons)
         )
     (c0, s0), *rest = runs
     for c, s in rest:
@@ -84,7 +84,7 @@ def test_synops_equal_a_brute_force_count():
     ann, snn, x = _converted("strided")
     sim = Simulator(snn)
     xb = torch.as_tensor(x[:8])
-    counts, spikes = sim.run(xb, torch.zeros(8, dtype=torch.long), 6, record_spikes=True)
+    counts, spikes = sim.run(xb, torch.zeros(8, dtype=torch.long), 6, record=sim.neurons)
     neurons = [n for n in snn if n.op == "if_neuron"]
     conv2 = next(n for n in snn if n.op == "conv" and n.inputs == [neurons[0].name])
     s = spikes[neurons[0].name].numpy()  # (T*B, C, H, W)

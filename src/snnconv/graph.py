@@ -23,7 +23,8 @@ Op vocabulary (attributes / params):
 ``flatten``        (flattens all axes after the batch)
 ``reshape``        shape: the per-sample target shape
 ``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold)
-                   / threshold [1] or [C]
+                   / threshold [1] or [C]; optional bias [C]: a constant current added every
+                   step (layer-wise calibration; not part of the ANN)
 ``maxpool_gate``   as ``maxpool``: passes per window the input that fired most so far
 =================  ==========================================================================
 """

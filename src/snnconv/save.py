@@ -100,20 +100,32 @@ class _Writer:
 
     def _conv(self, n: Node, a: dict) -> None:
         w = n.params["weight"]
-        self.emit(n, "Conv", [n.inputs[0], self.param(n, "weight"), self.param(n, "bias")],
-                  kernel_shape=_ints(w.shape[2:]), strides=_ints(a["stride"]),
-                  pads=_ints(a["padding"]), dilations=_ints(a["dilation"]),
-                  group=int(a["groups"]))
+        self.emit(
+            n,
+            "Conv",
+            [n.inputs[0], self.param(n, "weight"), self.param(n, "bias")],
+            kernel_shape=_ints(w.shape[2:]),
+            strides=_ints(a["stride"]),
+            pads=_ints(a["padding"]),
+            dilations=_ints(a["dilation"]),
+            group=int(a["groups"]),
+        )
 
     def _linear(self, n: Node, a: dict) -> None:
-        self.emit(n, "Gemm", [n.inputs[0], self.param(n, "weight"), self.param(n, "bias")],
-                  transB=1)
+        self.emit(
+            n, "Gemm", [n.inputs[0], self.param(n, "weight"), self.param(n, "bias")], transB=1
+        )
 
     def _affine(self, n: Node, a: dict) -> None:
         # Batch norm with mean 0, variance 1, epsilon 0 is exactly x * scale + shift.
         c = n.params["scale"].shape[0]
-        ins = [n.inputs[0], self.param(n, "scale"), self.param(n, "shift"),
-               self.param(n, "mean", np.zeros(c)), self.param(n, "var", np.ones(c))]
+        ins = [
+            n.inputs[0],
+            self.param(n, "scale"),
+            self.param(n, "shift"),
+            self.param(n, "mean", np.zeros(c)),
+            self.param(n, "var", np.ones(c)),
+        ]
         self.emit(n, "BatchNormalization", ins, epsilon=0.0)
 
     def _relu(self, n: Node, a: dict) -> None:
@@ -125,22 +137,30 @@ class _Writer:
         self.emit(n, "Clip", [n.inputs[0], lo, hi])
 
     def _pool_attrs(self, a: dict, dilation: bool) -> dict:
-        out = dict(kernel_shape=_ints(a["kernel"]), strides=_ints(a["stride"]),
-                   pads=_ints(a["padding"]), ceil_mode=int(bool(a.get("ceil_mode", False))))
+        out = dict(
+            kernel_shape=_ints(a["kernel"]),
+            strides=_ints(a["stride"]),
+            pads=_ints(a["padding"]),
+            ceil_mode=int(bool(a.get("ceil_mode", False))),
+        )
         if dilation:
             out["dilations"] = _ints(a.get("dilation", (1, 1)))
         return out
 
     def _avgpool(self, n: Node, a: dict) -> None:
-        self.emit(n, "AveragePool", [n.inputs[0]], **self._pool_attrs(a, False),
-                  count_include_pad=int(bool(a.get("count_include_pad", False))))
+        self.emit(
+            n,
+            "AveragePool",
+            [n.inputs[0]],
+            **self._pool_attrs(a, False),
+            count_include_pad=int(bool(a.get("count_include_pad", False))),
+        )
 
     def _maxpool(self, n: Node, a: dict) -> None:
         self.emit(n, "MaxPool", [n.inputs[0]], **self._pool_attrs(a, True))
 
     def _maxpool_gate(self, n: Node, a: dict) -> None:
-        self.emit(n, "MaxPoolGate", [n.inputs[0]], domain=SNN_DOMAIN,
-                  **self._pool_attrs(a, True))
+        self.emit(n, "MaxPoolGate", [n.inputs[0]], domain=SNN_DOMAIN, **self._pool_attrs(a, True))
 
     def _global_avgpool(self, n: Node, a: dict) -> None:
         self.emit(n, "GlobalAveragePool", [n.inputs[0]])
@@ -160,5 +180,13 @@ class _Writer:
         self.emit(n, "Reshape", [n.inputs[0], shape.name])
 
     def _if_neuron(self, n: Node, a: dict) -> None:
-        self.emit(n, "IF", [n.inputs[0], self.param(n, "threshold")], domain=SNN_DOMAIN,
-                  **{k: (list(v) if isinstance(v, tuple) else v) for k, v in a.items()})
+        inputs = [n.inputs[0], self.param(n, "threshold")]
+        if "bias" in n.params:
+            inputs.append(self.param(n, "bias"))
+        self.emit(
+            n,
+            "IF",
+            inputs,
+            domain=SNN_DOMAIN,
+            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in a.items()},
+        )

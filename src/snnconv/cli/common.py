@@ -191,6 +191,27 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         yield lambda n: progress.advance(task, n)
 
 
+@contextlib.contextmanager
+def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on stderr, one per named stage; yields ``report(stage, done, total)``."""
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(f"calibrating {stage}", total=total)
+            progress.update(tasks[stage], completed=done)
+
+        yield report
+
+
 def write_json(path: str, payload: dict, force: bool) -> None:
     write_atomic(path, (json.dumps(payload, indent=2) + "\n").encode(), force=force)
     err_console.print(f"wrote {path}")

@@ -14,12 +14,17 @@ from snnconv.cli.common import (
     load_input_model,
     model_options,
     progress_bar,
+    stage_progress,
 )
 from snnconv.convert import ConversionSettings, convert
+from snnconv.convert.convert import LAYERWISE
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import RESETS
 from snnconv.data import parse_normalize
 from snnconv.save import save_onnx
+from snnconv.simulate import SimulationSettings, simulate
+
+PREDICTION_IMAGES = 512
 
 
 def default_output(model: str | None, factory: str | None) -> str:
@@ -57,7 +62,15 @@ def default_output(model: str | None, factory: str | None) -> str:
     default=32,
     show_default=True,
     type=click.IntRange(min=1),
-    help="The T you will simulate; used by --threshold mse.",
+    help="The T you will simulate: --threshold mse and --calibrate bias fit it.",
+)
+@click.option(
+    "--calibrate",
+    type=click.Choice(LAYERWISE),
+    default=ConversionSettings.calibrate,
+    show_default=True,
+    help="bias: after thresholds, correct each layer's mean output at the target T, layer "
+    "by layer (Li et al. 2021); none: thresholds only.",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(
@@ -88,16 +101,10 @@ def convert_cmd(
     calib_data,
     calib_limit,
     normalize,
-    threshold,
-    per_channel,
-    target_timesteps,
-    reset,
-    v0,
-    maxpool,
     batch_size,
-    seed,
     output,
     force,
+    **conversion,
 ):
     """Convert a trained ANN into an SNN, with thresholds calibrated on data.
 
@@ -107,9 +114,7 @@ def convert_cmd(
     """
     output = output or default_output(model, torch_factory)
     check_outputs(output, force=force)
-    settings = ConversionSettings(
-        threshold, per_channel, target_timesteps, reset, v0, maxpool, seed
-    )
+    settings = ConversionSettings(**conversion)
     settings.check()
     graph = load_input_model(model, torch_factory, weights, input_shape, trust_pickle)
     ds = load_data(
@@ -118,15 +123,36 @@ def convert_cmd(
         normalize=parse_normalize(normalize) if normalize else None,
         limit=calib_limit,
     )
-    with progress_bar("calibrating", len(ds.x)) as advance:
-        snn = convert(graph, ds.x, settings, batch_size=batch_size, progress=advance)
+    with stage_progress() as report:
+        snn = convert(graph, ds.x, settings, batch_size=batch_size, progress=report)
     if normalize:
         snn.metadata["snnconv.normalize"] = normalize
     save_onnx(snn, output, force=force)
+    err_console.print(f"wrote {output}")
     neurons = [n for n in snn if n.op == "if_neuron"]
     console.print(
-        f"[green]converted[/green] {len(neurons)} activation layers to IF neurons "
-        f"(threshold {settings.threshold}{', per channel' if per_channel else ''}, "
-        f"reset {reset}, v0 {v0}) on {len(ds.x)} calibration images"
+        f"[green]converted[/green] {len(neurons)} activation layers to IF neurons: "
+        f"threshold {settings.threshold}{' per channel' if settings.per_channel else ''}, "
+        f"layer-wise calibration {settings.calibrate}, target T = {settings.target_timesteps}, "
+        f"reset {settings.reset}, v0 {settings.v0}; {len(ds.x)} calibration images"
     )
-    err_console.print(f"wrote {output}")
+    predict(snn, ds, settings.target_timesteps, batch_size)
+
+
+def predict(snn, ds, timesteps: int, batch_size: int) -> None:
+    """Simulate on (part of) the calibration set: what the user can expect at their T."""
+    n = min(len(ds.x), PREDICTION_IMAGES)
+    with progress_bar(f"checking at T={timesteps}", n) as advance:
+        r = simulate(
+            snn,
+            ds.x[:n],
+            ds.y[:n],
+            SimulationSettings(timesteps=timesteps, batch_size=batch_size),
+            data_name=ds.name,
+            progress=advance,
+        )
+    console.print(
+        f"on {n} calibration images at T = {timesteps}: SNN {100 * r.snn_accuracy:.2f} %, "
+        f"ANN {100 * r.ann_accuracy:.2f} % (calibration data flatters; check held-out data "
+        "with snnconv simulate)"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from snnconv.cli.common import check_outputs, console, progress_bar, write_json
+from snnconv.cli.common import check_outputs, console, progress_bar, stage_progress, write_json
 from snnconv.convert import ConversionSettings, convert
 from snnconv.data import asset_path, load_dataset
 from snnconv.load import load_onnx
@@ -38,11 +38,11 @@ def demo_cmd(timesteps, output, json_path, force):
     train = load_dataset("digits", split="train")
     test = load_dataset("digits", split="test")
     settings = ConversionSettings(target_timesteps=timesteps)
-    with progress_bar("calibrating", len(train.x)) as advance:
-        snn = convert(graph, train.x, settings, progress=advance)
+    with stage_progress() as report:
+        snn = convert(graph, train.x, settings, progress=report)
     console.print(
-        f"[bold]2/3 convert[/bold] thresholds {settings.threshold} on "
-        f"{len(train.x)} training images"
+        f"[bold]2/3 convert[/bold] thresholds {settings.threshold}, layer-wise calibration "
+        f"{settings.calibrate}, for T = {timesteps}, on {len(train.x)} training images"
     )
     if output:
         save_onnx(snn, output, force=force)

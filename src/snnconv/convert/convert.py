@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from snnconv.calibrate import calibrate, parse_method
+from snnconv.calibrate.layerwise import calibrate_bias
 from snnconv.convert.fold import fold_affine
 from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
 from snnconv.convert.neurons import RESETS, to_neurons
@@ -16,17 +17,21 @@ from snnconv.data.fit import check_images
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 
+LAYERWISE = ("none", "bias")
+
 
 @dataclass(frozen=True)
 class ConversionSettings:
     """Everything that decides the converted SNN; stored in its metadata as JSON."""
 
-    threshold: str = "percentile:99.99"
+    threshold: str = "mse"
     per_channel: bool = False
     target_timesteps: int = 32
     reset: str = "subtract"
     v0: float = 0.5
     maxpool: str = "gate"
+    calibrate: str = "bias"  # layer-wise correction at target_timesteps; "none" to skip
+    calibration_images: int = 512  # images used by the layer-wise correction
     seed: int = 0
 
     def check(self) -> None:
@@ -36,6 +41,10 @@ class ConversionSettings:
         if self.maxpool not in MAXPOOL_MODES:
             raise InputError(
                 f"--maxpool must be one of {', '.join(MAXPOOL_MODES)}, got {self.maxpool!r}"
+            )
+        if self.calibrate not in LAYERWISE:
+            raise InputError(
+                f"--calibrate must be one of {', '.join(LAYERWISE)}, got {self.calibrate!r}"
             )
         if not 0.0 <= self.v0 < 1.0:
             raise InputError(f"--v0 is a fraction of the threshold in [0, 1), got {self.v0}")
@@ -56,9 +65,13 @@ def convert(
     settings: ConversionSettings = ConversionSettings(),
     *,
     batch_size: int = 128,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> Graph:
-    """Convert an ANN graph into an SNN graph with thresholds calibrated on ``calib_x``."""
+    """Convert an ANN graph into an SNN graph with thresholds calibrated on ``calib_x``.
+
+    ``progress(stage, done, total)`` is told of each batch of images calibrated
+    (stage "thresholds") and each layer corrected (stage "layers").
+    """
     settings.check()
     check_images(calib_x, graph.input_shape, "calibration data")
     ann = prepare_ann(graph, settings.maxpool)
@@ -71,12 +84,36 @@ def convert(
         v0=settings.v0,
         batch_size=batch_size,
         seed=settings.seed,
-        progress=progress,
+        progress=_stage(progress, "thresholds", len(calib_x)),
     )
     snn = to_neurons(ann, thresholds, settings.reset, settings.v0)
+    if settings.calibrate == "bias":
+        subset = calib_x[: settings.calibration_images]
+        layers = sum(n.op == "if_neuron" for n in snn)
+        snn = calibrate_bias(
+            snn,
+            ann,
+            subset,
+            settings.target_timesteps,
+            batch_size=batch_size,
+            progress=_stage(progress, "layers", layers),
+        )
     snn.metadata = {
         **graph.metadata,
         "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
         "snnconv.calibration_images": str(len(calib_x)),
     }
     return snn
+
+
+def _stage(progress, stage: str, total: int) -> Callable[[int], None] | None:
+    if progress is None:
+        return None
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(stage, done, total)
+
+    return advance

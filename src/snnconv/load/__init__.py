@@ -36,8 +36,9 @@ def load_model(
         return load_onnx(path, verify=verify)
     is_factory = ":" in text and not suffix and not Path(text).exists()
     if suffix == ".pt2" or suffix in _TORCHSCRIPT or is_factory:
-        return load_torch(path, input_shape=input_shape, weights=weights,
-                          trust_pickle=trust_pickle, verify=verify)
+        return load_torch(
+            path, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle, verify=verify
+        )
     raise InputError(
         f"{path}: unknown model format {suffix!r}; expected .onnx, .pt2 (torch.export), "
         ".pt/.pth/.ts (TorchScript), or a 'module:factory' PyTorch model"

@@ -18,9 +18,17 @@ class Unsupported(Exception):
 class Context:
     """Maps ONNX tensors to IR nodes or constants, tracks per-sample shapes, names nodes."""
 
-    def __init__(self, source: str, input_name: str, input_shape: tuple[int, ...],
-                 batch: int | None, output: str, opset: int,
-                 uses: dict[str, int], reserved: set[str]):
+    def __init__(
+        self,
+        source: str,
+        input_name: str,
+        input_shape: tuple[int, ...],
+        batch: int | None,
+        output: str,
+        opset: int,
+        uses: dict[str, int],
+        reserved: set[str],
+    ):
         self.source = source
         self.input_name = input_name
         self.batch = batch
@@ -86,8 +94,14 @@ class Context:
         self._used_names.add(name)
         return name
 
-    def add(self, op: str, inputs: list[str], attrs: dict | None = None,
-            params: dict[str, np.ndarray] | None = None, suffix: str = "") -> str:
+    def add(
+        self,
+        op: str,
+        inputs: list[str],
+        attrs: dict | None = None,
+        params: dict[str, np.ndarray] | None = None,
+        suffix: str = "",
+    ) -> str:
         """Append an IR node for the current ONNX node; it becomes its output's producer."""
         name = self.node_name if not suffix else self.unique(f"{self.node_name}/{suffix}")
         params = {k: np.array(v, dtype=np.float32, order="C") for k, v in (params or {}).items()}

@@ -48,8 +48,10 @@ def _padding(ctx: Context, a: dict, in_hw, kernel, stride, dilation) -> tuple[in
 def _spatial(ctx: Context, x: str) -> tuple[int, int]:
     shape = ctx.shape(x)
     if len(shape) != 3:
-        raise ctx.error(f"input has shape {shape} per sample; only 4-D (N, C, H, W) tensors "
-                        "are supported for convolution and pooling")
+        raise ctx.error(
+            f"input has shape {shape} per sample; only 4-D (N, C, H, W) tensors "
+            "are supported for convolution and pooling"
+        )
     return shape[1], shape[2]
 
 
@@ -81,13 +83,20 @@ def conv(ctx: Context, node) -> None:
     if w.ndim != 4:
         raise ctx.error(f"{w.ndim - 2}-D convolution; only 2-D convolution is supported")
     bias = ctx.optional_const(2)
-    kernel = _pair(a.get("kernel_shape"), 0, "kernel_shape", ctx) if "kernel_shape" in a \
+    kernel = (
+        _pair(a.get("kernel_shape"), 0, "kernel_shape", ctx)
+        if "kernel_shape" in a
         else (w.shape[2], w.shape[3])
+    )
     stride = _pair(a.get("strides"), 1, "strides", ctx)
     dilation = _pair(a.get("dilations"), 1, "dilations", ctx)
     padding = _padding(ctx, a, _spatial(ctx, x), kernel, stride, dilation)
-    attrs = {"stride": stride, "padding": padding, "dilation": dilation,
-             "groups": int(a.get("group", 1))}
+    attrs = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": int(a.get("group", 1)),
+    }
     if bias is None:
         bias = np.zeros(w.shape[0], np.float32)
     ctx.add("conv", [x], attrs, {"weight": w, "bias": bias.reshape(-1)})
@@ -204,8 +213,7 @@ def sub(ctx: Context, node) -> None:
             _affine_with(ctx, x, None, shift)
     elif ctx.is_const(left):
         x = ctx.act(right)
-        _affine_with(ctx, x, -np.ones(ctx.shape(x)[0], np.float32),
-                     _channel_const(ctx, left, x))
+        _affine_with(ctx, x, -np.ones(ctx.shape(x)[0], np.float32), _channel_const(ctx, left, x))
     else:
         raise Unsupported("subtracts two activations")
 
@@ -275,8 +283,11 @@ def _pool_attrs(ctx: Context, node, x: str, with_dilation: bool) -> dict:
     dilation = _pair(a.get("dilations"), 1, "dilations", ctx)
     if not with_dilation and dilation != (1, 1):
         raise Unsupported("AveragePool with dilations")
-    attrs = {"kernel": kernel, "stride": stride,
-             "padding": _padding(ctx, a, _spatial(ctx, x), kernel, stride, dilation)}
+    attrs = {
+        "kernel": kernel,
+        "stride": stride,
+        "padding": _padding(ctx, a, _spatial(ctx, x), kernel, stride, dilation),
+    }
     if with_dilation:
         attrs["dilation"] = dilation
     attrs["ceil_mode"] = bool(a.get("ceil_mode", 0))
@@ -394,8 +405,10 @@ def _plain(v):
 @register("IF", domain=SNN_DOMAIN)
 def if_neuron(ctx: Context, node) -> None:
     attrs = {k: _plain(v) for k, v in attrs_of(node).items()}
-    threshold = ctx.const(node.input[1])
-    ctx.add("if_neuron", [ctx.act(node.input[0])], attrs, {"threshold": threshold})
+    params = {"threshold": ctx.const(node.input[1])}
+    if len(node.input) > 2 and node.input[2]:
+        params["bias"] = ctx.const(node.input[2])
+    ctx.add("if_neuron", [ctx.act(node.input[0])], attrs, params)
 
 
 @register("MaxPoolGate", domain=SNN_DOMAIN)

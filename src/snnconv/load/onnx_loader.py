@@ -200,8 +200,16 @@ def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str
     uses = Counter(t for n in order for t in n.input if t)
     uses[g.output[0].name] += 1
     onnx_names = Counter(n.name for n in order if n.name)
-    ctx = Context(name, input_name, input_shape, batch, g.output[0].name, opset, dict(uses),
-                  reserved=set(onnx_names))
+    ctx = Context(
+        name,
+        input_name,
+        input_shape,
+        batch,
+        g.output[0].name,
+        opset,
+        dict(uses),
+        reserved=set(onnx_names),
+    )
     for t in g.initializer:
         ctx.consts[t.name] = numpy_helper.to_array(t)
     unsupported, reasons = _walk(ctx, order, onnx_names)
@@ -245,8 +253,9 @@ def _walk(ctx: Context, order: list, onnx_names: Counter) -> tuple[list, list[st
 
 def _fold(ctx: Context, node) -> None:
     try:
-        outs = FOLDERS[node.op_type](attrs_of(node), [ctx.consts[t] if t else None
-                                                      for t in node.input])
+        outs = FOLDERS[node.op_type](
+            attrs_of(node), [ctx.consts[t] if t else None for t in node.input]
+        )
     except (ValueError, IndexError, KeyError, TypeError) as e:
         raise ctx.error(f"cannot evaluate this constant expression: {e}") from None
     for t, v in zip(node.output, outs, strict=False):
@@ -259,8 +268,9 @@ def _finish(ctx: Context, model: onnx.ModelProto, input_shape: tuple[int, ...]) 
         raise InputError(f"{ctx.source}: the model's output {out!r} does not depend on its input")
     metadata = {p.key: p.value for p in model.metadata_props}
     metadata.update(ctx.notes)
-    graph = Graph(_live(ctx.nodes, ctx.alias[out]), ctx.input_name, input_shape,
-                  ctx.alias[out], metadata)
+    graph = Graph(
+        _live(ctx.nodes, ctx.alias[out]), ctx.input_name, input_shape, ctx.alias[out], metadata
+    )
     try:
         graph.validate()
     except GraphError as e:

@@ -144,8 +144,14 @@ def _export_dynamo(module: torch.nn.Module, example: tuple) -> bytes:
         raise TypeError("TorchScript modules need the TorchScript exporter")
     batch = torch.export.Dim("batch")
     program = torch.onnx.export(
-        module, example, dynamo=True, opset_version=OPSET, dynamic_shapes=({0: batch},),
-        input_names=["input"], output_names=["output"], verbose=False,
+        module,
+        example,
+        dynamo=True,
+        opset_version=OPSET,
+        dynamic_shapes=({0: batch},),
+        input_names=["input"],
+        output_names=["output"],
+        verbose=False,
     )
     return program.model_proto.SerializeToString()
 
@@ -153,7 +159,13 @@ def _export_dynamo(module: torch.nn.Module, example: tuple) -> bytes:
 def _export_legacy(module: torch.nn.Module, example: tuple) -> bytes:
     buf = io.BytesIO()
     torch.onnx.export(
-        module, example, buf, dynamo=False, opset_version=17, input_names=["input"],
-        output_names=["output"], dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
+        module,
+        example,
+        buf,
+        dynamo=False,
+        opset_version=17,
+        input_names=["input"],
+        output_names=["output"],
+        dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}},
     )
     return buf.getvalue()

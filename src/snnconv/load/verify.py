@@ -103,8 +103,14 @@ def _run(graph: Graph, model: onnx.ModelProto, tensors: list[str], source: str, 
     return {t: np.concatenate(v) for t, v in ref.items()}
 
 
-def verify_graph(graph: Graph, model: onnx.ModelProto, onnx_of: dict[str, str], *,
-                 source: str = "<model>", seed: int = 0) -> Verification:
+def verify_graph(
+    graph: Graph,
+    model: onnx.ModelProto,
+    onnx_of: dict[str, str],
+    *,
+    source: str = "<model>",
+    seed: int = 0,
+) -> Verification:
     """Compare ``graph`` (IR) with onnxruntime on ``model``; ``onnx_of`` maps IR -> ONNX names."""
     out_tensor = onnx_of[graph.output]
     xs = _inputs(graph, model, seed)

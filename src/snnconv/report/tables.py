@@ -33,7 +33,7 @@ def summary_table(r: Report) -> Table:
     t.add_row("drop vs ANN", f"{r.accuracy_drop_points:.2f} points")
     t.add_row("spikes / image", fmt_count(r.spikes_per_image))
     t.add_row("synaptic ops / image", fmt_count(r.synops_per_image))
-    t.add_row("SNN MACs / image (analog-input layers)", fmt_count(r.snn_macs_per_image))
+    t.add_row("MACs / image, SNN (analog input)", fmt_count(r.snn_macs_per_image))
     t.add_row("ANN MACs / image", fmt_count(r.ann_macs_per_image))
     e = r.energy
     t.add_row(f"energy / image, ANN ({e.preset})", fmt_joules(e.ann_joules_per_image))

@@ -18,6 +18,7 @@ analog values.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -117,12 +118,12 @@ class Simulator:
         chunk: int | None = None,
         encoding: str = "direct",
         generator: torch.Generator | None = None,
-        record_spikes: bool = False,
+        record: Collection[str] = (),
     ) -> tuple[Counts, dict[str, torch.Tensor]]:
         """Simulate one batch for ``timesteps`` steps, ``chunk`` steps at a time (default all).
 
-        Returns the counts and, with ``record_spikes``, each neuron layer's binary spikes as
-        (T, B, ...) tensors (for tests and analysis; costs memory).
+        Returns the counts and the binary spikes of the neuron layers named in ``record``, as
+        time-major (T*B, ...) tensors (for tests and calibration; costs memory).
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {encoding!r}")
@@ -132,7 +133,7 @@ class Simulator:
         state: dict[str, torch.Tensor] = {}
         static_cache: dict[str, _Value] = {}
         counts = Counts(timesteps, images=len(x))
-        recorded: dict[str, list[torch.Tensor]] = {n: [] for n in self.neurons}
+        recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
         for t0 in range(0, timesteps, chunk):
             steps = min(chunk, timesteps - t0)
             if encoding == "direct":
@@ -140,12 +141,8 @@ class Simulator:
             else:
                 spikes = torch.cat([poisson_step(x, generator) for _ in range(steps)])
                 inp = _Value(spikes, static=False, events=spikes.abs())
-            out = self._run_chunk(
-                inp, steps, t0, state, static_cache, counts, recorded if record_spikes else None
-            )
+            out = self._run_chunk(inp, steps, t0, state, static_cache, counts, recorded)
             self._read_out(out, steps, t0, y, state, counts)
-        if not record_spikes:
-            return counts, {}
         return counts, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
 
     def _run_chunk(self, inp, steps, t0, state, static_cache, counts, recorded) -> _Value:
@@ -217,6 +214,8 @@ class Simulator:
         batch = current.shape[0] if arg.static else current.shape[0] // steps
         if not arg.static:
             current = current.view((steps, batch) + shape)
+        if "bias" in self._params[node.name]:
+            current = current + _channel(self._params[node.name]["bias"], arg.data)
         v = state.get(node.name)
         if v is None:
             v = (node.attrs["v0"] * theta).expand((batch,) + shape).clone()
@@ -237,7 +236,7 @@ class Simulator:
         per_image = spikes.view(steps, batch, -1).sum(2)
         per_step = per_image.sum(1, dtype=torch.float64).cpu().numpy()
         _add_steps(counts.spikes, node.name, per_step, counts.timesteps, t0)
-        if recorded is not None:
+        if node.name in recorded:
             recorded[node.name].append(spikes)
         return _Value(out.flatten(0, 1), False, events=spikes.flatten(0, 1))
 
