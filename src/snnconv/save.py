@@ -7,14 +7,13 @@ Writes are atomic: a crash or Ctrl-C never leaves a partial file or replaces a g
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from snnconv.atomic import check_writable, write_atomic
 from snnconv.errors import InputError
 from snnconv.graph import Graph, Node
 from snnconv.load.registry import SNN_DOMAIN
@@ -26,11 +25,8 @@ IR_VERSION = 8  # what onnxruntime >= 1.17 reads at opset 17
 
 def save_onnx(graph: Graph, path: str | Path, *, force: bool = False) -> None:
     """Write ``graph`` (ANN or SNN) to ``path`` as ONNX; refuse to overwrite unless ``force``."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise InputError(f"{path}: already exists; pass --force to overwrite it")
-    data = to_onnx(graph).SerializeToString()
-    _atomic_write(path, data)
+    check_writable(path, force=force)
+    write_atomic(path, to_onnx(graph).SerializeToString(), force=force)
 
 
 def to_onnx(graph: Graph) -> onnx.ModelProto:
@@ -54,20 +50,6 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     helper.set_model_props(model, dict(graph.metadata))
     onnx.checker.check_model(model)
     return model
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # KeyboardInterrupt included: the old file stays, the temporary one goes.
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _ints(v) -> list[int]:
