@@ -26,6 +26,8 @@ Op vocabulary (attributes / params):
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
                    step (layer-wise calibration; not part of the ANN)
 ``maxpool_gate``   as ``maxpool``: passes per window the input that fired most so far
+``hybrid_boundary`` mode ("rate" | "membrane"): the running mean over the steps so far of
+                   its input; what follows it is the ANN part of a hybrid network
 =================  ==========================================================================
 """
 
@@ -54,7 +56,7 @@ ANN_OPS = frozenset(
         "reshape",
     }
 )
-SNN_OPS = frozenset({"if_neuron", "maxpool_gate"})
+SNN_OPS = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
 OPS = ANN_OPS | SNN_OPS
 
 #: Ops with weights: their work is multiply-accumulates in an ANN, spike deliveries in an SNN.

@@ -167,6 +167,15 @@ def _last_use(graph: Graph) -> dict[str, int]:
     return last
 
 
+def shaped(node: Node, inputs: list[torch.Tensor]) -> torch.Tensor:
+    """``run_node`` for shape inference: spiking ops take the shape of their ANN twin."""
+    if node.op in ("if_neuron", "hybrid_boundary"):
+        return inputs[0]
+    if node.op == "maxpool_gate":
+        return maxpool(node, inputs[0])
+    return run_node(node, inputs)
+
+
 def infer_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
     """Per-sample output shape of every node, computed without allocating data."""
     x = torch.zeros((1,) + tuple(graph.input_shape), device="meta")
@@ -174,19 +183,13 @@ def infer_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
     values = {graph.input_name: x}
     for node in graph.nodes:
         inputs = [values[n] for n in node.inputs]
-        if node.op == "if_neuron":
-            out = inputs[0]
-        elif node.op == "maxpool_gate":
-            out = maxpool(node, inputs[0])
-        else:
-            try:
-                out = run_node(node, inputs)
-            except (RuntimeError, ValueError) as e:
-                shapes_in = [tuple(v.shape[1:]) for v in inputs]
-                raise GraphError(
-                    f"node {node.name!r} ({node.op}): "
-                    f"cannot apply to input shape(s) {shapes_in}: {e}"
-                ) from None
+        try:
+            out = shaped(node, inputs)
+        except (RuntimeError, ValueError) as e:
+            shapes_in = [tuple(v.shape[1:]) for v in inputs]
+            raise GraphError(
+                f"node {node.name!r} ({node.op}): cannot apply to input shape(s) {shapes_in}: {e}"
+            ) from None
         values[node.name] = out
         shapes[node.name] = tuple(out.shape[1:])
     return shapes

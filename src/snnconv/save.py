@@ -141,6 +141,9 @@ class _Writer:
     def _maxpool(self, n: Node, a: dict) -> None:
         self.emit(n, "MaxPool", [n.inputs[0]], **self._pool_attrs(a, True))
 
+    def _hybrid_boundary(self, n: Node, a: dict) -> None:
+        self.emit(n, "HybridBoundary", [n.inputs[0]], domain=SNN_DOMAIN, mode=a["mode"])
+
     def _maxpool_gate(self, n: Node, a: dict) -> None:
         self.emit(n, "MaxPoolGate", [n.inputs[0]], domain=SNN_DOMAIN, **self._pool_attrs(a, True))
 

@@ -20,7 +20,8 @@ from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import DEFAULT_PRESET, PRESETS
 from snnconv.simulate.run import SCHEDULES, SimulationSettings
 
-console = Console()
+# Reports are tables: when piped or captured, give them room rather than 80 columns.
+console = Console() if Console().is_terminal else Console(width=120)
 err_console = Console(stderr=True)
 
 
@@ -186,6 +187,7 @@ def progress_bar(description: str, total: int) -> Iterator[Callable[[int], None]
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
@@ -201,6 +203,7 @@ def stage_progress() -> Iterator[Callable[[str, int, int], None]]:
         TimeRemainingColumn(),
         console=err_console,
         transient=True,
+        disable=not err_console.is_terminal,
     ) as progress:
         tasks: dict[str, int] = {}
 

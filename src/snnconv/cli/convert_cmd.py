@@ -18,6 +18,7 @@ from snnconv.cli.common import (
 )
 from snnconv.convert import ConversionSettings, convert
 from snnconv.convert.convert import LAYERWISE
+from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import RESETS
 from snnconv.data import parse_normalize
@@ -87,6 +88,24 @@ def default_output(model: str | None, factory: str | None) -> str:
     show_default=True,
     help="gate: pass the most active input per window; avg: replace by average "
     "pooling (changes the ANN).",
+)
+@click.option(
+    "--hybrid-after",
+    metavar="NODE",
+    help="Hybrid ANN-SNN: spiking up to NODE (a node name from snnconv inspect), ANN after it.",
+)
+@click.option(
+    "--ann-layers",
+    type=click.IntRange(min=1),
+    help="Hybrid ANN-SNN: the last K weighted layers form the ANN part.",
+)
+@click.option(
+    "--boundary",
+    type=click.Choice(BOUNDARIES),
+    default="rate",
+    show_default=True,
+    help="What the ANN part reads: rate x threshold of the boundary spikes, or the mean "
+    "membrane input of a boundary layer that does not fire.",
 )
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.table import Table
 
 from snnconv.cli.common import (
     check_outputs,
@@ -14,13 +15,14 @@ from snnconv.cli.common import (
     simulation_options,
     write_json,
 )
-from snnconv.data import parse_normalize
+from snnconv.convert.hybrid import BOUNDARIES, cut_points, make_hybrid
+from snnconv.data import Dataset, parse_normalize
 from snnconv.errors import InputError
-from snnconv.graph import Graph
+from snnconv.graph import SYNAPTIC_OPS, Graph
 from snnconv.load import load_model
 from snnconv.report.record import Report
-from snnconv.report.tables import report_view
-from snnconv.simulate import simulate
+from snnconv.report.tables import fmt_count, fmt_joules, report_view
+from snnconv.simulate import SimulationSettings, simulate
 
 
 def load_snn(path: str) -> Graph:
@@ -33,8 +35,8 @@ def load_snn(path: str) -> Graph:
     return graph
 
 
-def run_simulation(model: str, kw: dict) -> Report:
-    """Load the SNN and its data (normalised as at conversion unless told otherwise), run it."""
+def prepare(model: str, kw: dict) -> tuple[Graph, Dataset, SimulationSettings]:
+    """Load the SNN and its data (normalised as at conversion unless told otherwise)."""
     snn = load_snn(model)
     normalize = kw["normalize"]
     if normalize is None and "snnconv.normalize" in snn.metadata:
@@ -42,8 +44,85 @@ def run_simulation(model: str, kw: dict) -> Report:
     ds = load_data(kw["data_spec"], normalize=normalize, limit=kw["limit"])
     settings = sim_settings(kw)
     settings.check()
-    with progress_bar(f"simulating T={settings.timesteps}", len(ds.x)) as advance:
+    return snn, ds, settings
+
+
+def run(snn: Graph, ds: Dataset, settings: SimulationSettings, label: str = "") -> Report:
+    with progress_bar(f"simulating {label}T={settings.timesteps}", len(ds.x)) as advance:
         return simulate(snn, ds.x, ds.y, settings, data_name=ds.name, progress=advance)
+
+
+def run_simulation(model: str, kw: dict) -> Report:
+    return run(*prepare(model, kw))
+
+
+def hybrid_sweep(snn: Graph, ds: Dataset, settings: SimulationSettings, boundary: str) -> dict:
+    """Every boundary position, from all-spiking to all-ANN: accuracy, energy, spikes."""
+    if any(n.op == "hybrid_boundary" for n in snn):
+        raise InputError("--sweep-hybrid needs a plain SNN, not one already made hybrid")
+    neurons = {n.name for n in snn if n.op == "if_neuron"}
+    cuts = [c for c in reversed(cut_points(snn)) if c in neurons or c == snn.input_name]
+    rows = []
+    for cut in [None, *cuts]:
+        graph = snn if cut is None else make_hybrid(snn, cut, boundary)
+        r = run(graph, ds, settings, label=f"{cut or 'all spiking'} · ")
+        rows.append(
+            {
+                "after": cut or "(all spiking)",
+                "ann_layers": sum(n.op in SYNAPTIC_OPS for n in graph.nodes[_first_ann(graph) :]),
+                "snn_accuracy": r.snn_accuracy,
+                "spikes_per_image": r.spikes_per_image,
+                "synops_per_image": r.synops_per_image,
+                "snn_part_joules_per_image": r.energy.snn_part_joules_per_image,
+                "ann_part_joules_per_image": r.energy.ann_part_joules_per_image,
+                "snn_joules_per_image": r.energy.snn_joules_per_image,
+                "ratio": r.energy.ratio,
+            }
+        )
+    return {
+        "schema": "snnconv.sweep/1",
+        "timesteps": settings.timesteps,
+        "boundary": boundary,
+        "ann_accuracy": r.ann_accuracy,
+        "rows": rows,
+    }
+
+
+def _first_ann(graph: Graph) -> int:
+    """Index of the first node of a hybrid net's ANN part (len(nodes) when there is none)."""
+    return next(
+        (i for i, n in enumerate(graph.nodes) if n.op == "hybrid_boundary"), len(graph.nodes)
+    )
+
+
+def sweep_table(sweep: dict) -> Table:
+    t = Table(
+        title=f"Hybrid sweep · T = {sweep['timesteps']} · boundary {sweep['boundary']} · "
+        f"ANN accuracy {100 * sweep['ann_accuracy']:.2f} %"
+    )
+    for col in (
+        "spiking up to",
+        "ANN layers",
+        "accuracy",
+        "spikes/img",
+        "energy SNN part",
+        "energy ANN part",
+        "total",
+        "vs ANN",
+    ):
+        t.add_column(col, justify="left" if col == "spiking up to" else "right")
+    for row in sweep["rows"]:
+        t.add_row(
+            row["after"],
+            str(row["ann_layers"]),
+            f"{100 * row['snn_accuracy']:.2f} %",
+            fmt_count(row["spikes_per_image"]),
+            fmt_joules(row["snn_part_joules_per_image"]),
+            fmt_joules(row["ann_part_joules_per_image"]),
+            fmt_joules(row["snn_joules_per_image"]),
+            f"{row['ratio']:.3f}",
+        )
+    return t
 
 
 @click.command("simulate")
@@ -53,7 +132,20 @@ def run_simulation(model: str, kw: dict) -> Report:
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
 @click.option("--no-layers", is_flag=True, help="Leave out the per-layer table.")
-def simulate_cmd(model, json_path, force, no_layers, **kw):
+@click.option(
+    "--sweep-hybrid",
+    is_flag=True,
+    help="Simulate every hybrid boundary position, from all-spiking to all-ANN, "
+    "and print one row each (the JSON holds the same rows).",
+)
+@click.option(
+    "--boundary",
+    type=click.Choice(BOUNDARIES),
+    default="rate",
+    show_default=True,
+    help="Boundary kind used by --sweep-hybrid.",
+)
+def simulate_cmd(model, json_path, force, no_layers, sweep_hybrid, boundary, **kw):
     """Simulate a converted SNN for T timesteps and report accuracy, spikes and energy.
 
     \b
@@ -62,6 +154,12 @@ def simulate_cmd(model, json_path, force, no_layers, **kw):
           --json report.json
     """
     check_outputs(json_path, force=force)
+    if sweep_hybrid:
+        sweep = hybrid_sweep(*prepare(model, kw), boundary)
+        console.print(sweep_table(sweep))
+        if json_path:
+            write_json(json_path, sweep, force)
+        return
     report = run_simulation(model, kw)
     console.print(report_view(report, layers=not no_layers))
     if json_path:

@@ -11,6 +11,7 @@ import numpy as np
 from snnconv.calibrate import calibrate, parse_method
 from snnconv.calibrate.layerwise import calibrate_bias
 from snnconv.convert.fold import fold_affine
+from snnconv.convert.hybrid import BOUNDARIES, cut_for_ann_layers, make_hybrid
 from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
 from snnconv.convert.neurons import RESETS, to_neurons
 from snnconv.data.fit import check_images
@@ -32,6 +33,9 @@ class ConversionSettings:
     maxpool: str = "gate"
     calibrate: str = "bias"  # layer-wise correction at target_timesteps; "none" to skip
     calibration_images: int = 512  # images used by the layer-wise correction
+    hybrid_after: str | None = None  # spiking up to this node, ANN after it
+    ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
+    boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
     seed: int = 0
 
     def check(self) -> None:
@@ -45,6 +49,12 @@ class ConversionSettings:
         if self.calibrate not in LAYERWISE:
             raise InputError(
                 f"--calibrate must be one of {', '.join(LAYERWISE)}, got {self.calibrate!r}"
+            )
+        if self.hybrid_after is not None and self.ann_layers is not None:
+            raise InputError("give --hybrid-after or --ann-layers, not both")
+        if self.boundary not in BOUNDARIES:
+            raise InputError(
+                f"--boundary must be one of {', '.join(BOUNDARIES)}, got {self.boundary!r}"
             )
         if not 0.0 <= self.v0 < 1.0:
             raise InputError(f"--v0 is a fraction of the threshold in [0, 1), got {self.v0}")
@@ -98,8 +108,14 @@ def convert(
             batch_size=batch_size,
             progress=_stage(progress, "layers", layers),
         )
+    if settings.ann_layers is not None:
+        cut = cut_for_ann_layers(snn, settings.ann_layers, settings.boundary)
+        snn = make_hybrid(snn, cut, settings.boundary)
+    elif settings.hybrid_after is not None:
+        snn = make_hybrid(snn, settings.hybrid_after, settings.boundary)
     snn.metadata = {
         **graph.metadata,
+        **snn.metadata,
         "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
         "snnconv.calibration_images": str(len(calib_x)),
     }

@@ -30,8 +30,9 @@ def to_neurons(
 
 def to_ann(snn: Graph) -> Graph:
     """The ANN an SNN was converted from (after batch-norm folding): neurons become the
-    activations they replaced, gates become max pools."""
+    activations they replaced, gates become max pools, hybrid boundaries vanish."""
     g = snn.copy()
+    _drop_boundaries(g)
     for i, n in enumerate(g.nodes):
         if n.op == "if_neuron":
             clip_max = n.attrs.get("clip_max")
@@ -42,3 +43,13 @@ def to_ann(snn: Graph) -> Graph:
         elif n.op == "maxpool_gate":
             g.nodes[i] = Node(n.name, "maxpool", n.inputs, dict(n.attrs))
     return g
+
+
+def _drop_boundaries(g: Graph) -> None:
+    """A hybrid net's boundary is the identity in the ANN: its consumers read its input."""
+    for b in [n for n in g.nodes if n.op == "hybrid_boundary"]:
+        for n in g.nodes:
+            n.inputs = [b.inputs[0] if i == b.name else i for i in n.inputs]
+        if g.output == b.name:
+            g.output = b.inputs[0]
+    g.nodes = [n for n in g.nodes if n.op != "hybrid_boundary"]

@@ -8,7 +8,7 @@ import torch
 
 from snnconv.errors import InputError
 from snnconv.graph import GraphError, Node
-from snnconv.ops import maxpool, run_node
+from snnconv.ops import shaped
 
 
 class Unsupported(Exception):
@@ -115,11 +115,7 @@ class Context:
     def _meta_forward(self, node: Node) -> torch.Tensor:
         xs = [self._meta[i] for i in node.inputs]
         try:
-            if node.op == "if_neuron":
-                return xs[0]
-            if node.op == "maxpool_gate":
-                return maxpool(node, xs[0])
-            return run_node(node, xs)
+            return shaped(node, xs)
         except (RuntimeError, ValueError, GraphError) as e:
             shapes = [tuple(x.shape[1:]) for x in xs]
             raise self.error(f"cannot apply to input shape(s) {shapes}: {e}") from None

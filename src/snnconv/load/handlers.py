@@ -411,6 +411,12 @@ def if_neuron(ctx: Context, node) -> None:
     ctx.add("if_neuron", [ctx.act(node.input[0])], attrs, params)
 
 
+@register("HybridBoundary", domain=SNN_DOMAIN)
+def hybrid_boundary(ctx: Context, node) -> None:
+    mode = _plain(attrs_of(node).get("mode", "rate"))
+    ctx.add("hybrid_boundary", [ctx.act(node.input[0])], {"mode": mode})
+
+
 @register("MaxPoolGate", domain=SNN_DOMAIN)
 def maxpool_gate(ctx: Context, node) -> None:
     x = ctx.act(node.input[0])

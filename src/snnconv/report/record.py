@@ -21,7 +21,8 @@ class LayerRecord:
     firing_rate: float | None = None  # spikes per neuron per timestep
     synops_per_image: float | None = None
     ann_macs_per_image: float | None = None
-    snn_macs_per_image: float | None = None
+    snn_macs_per_image: float | None = None  # spiking part, layers fed analog values
+    ann_part_macs_per_image: float | None = None  # the ANN part of a hybrid net
 
 
 @dataclass
@@ -31,8 +32,10 @@ class Energy:
     mac_joules: float
     ac_joules: float
     ann_joules_per_image: float
-    snn_joules_per_image: float
+    snn_joules_per_image: float  # the whole converted net: spiking part + ANN part
     ratio: float  # SNN energy / ANN energy
+    snn_part_joules_per_image: float  # ACs x E_AC + MACs of analog-input layers x E_MAC
+    ann_part_joules_per_image: float  # MACs of a hybrid net's ANN part x E_MAC
 
 
 @dataclass
@@ -57,6 +60,7 @@ class Report:
     synops_per_image: float
     ann_macs_per_image: float
     snn_macs_per_image: float
+    ann_part_macs_per_image: float
     energy: Energy
     throughput: Throughput
     layers: list[LayerRecord] = field(default_factory=list)

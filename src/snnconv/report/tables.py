@@ -34,10 +34,16 @@ def summary_table(r: Report) -> Table:
     t.add_row("spikes / image", fmt_count(r.spikes_per_image))
     t.add_row("synaptic ops / image", fmt_count(r.synops_per_image))
     t.add_row("MACs / image, SNN (analog input)", fmt_count(r.snn_macs_per_image))
+    hybrid = "hybrid" in r.conversion
+    if hybrid:
+        t.add_row("MACs / image, ANN part", fmt_count(r.ann_part_macs_per_image))
     t.add_row("ANN MACs / image", fmt_count(r.ann_macs_per_image))
     e = r.energy
     t.add_row(f"energy / image, ANN ({e.preset})", fmt_joules(e.ann_joules_per_image))
     t.add_row(f"energy / image, SNN ({e.preset})", fmt_joules(e.snn_joules_per_image))
+    if hybrid:
+        t.add_row("  of which spiking part", fmt_joules(e.snn_part_joules_per_image))
+        t.add_row("  of which ANN part", fmt_joules(e.ann_part_joules_per_image))
     t.add_row("SNN / ANN energy", f"{e.ratio:.3f}")
     t.add_row(
         "throughput",
@@ -45,7 +51,13 @@ def summary_table(r: Report) -> Table:
         f"{r.throughput.image_steps_per_s:,.0f} image·steps/s",
     )
     t.caption = (
-        f"{r.encoding} input, {r.schedule}-by-{r.schedule} schedule; energy: "
+        (
+            f"hybrid: spiking up to {r.conversion['hybrid']['after']}, "
+            f"{r.conversion['hybrid']['boundary']} boundary; "
+            if hybrid
+            else ""
+        )
+        + f"{r.encoding} input, {r.schedule}-by-{r.schedule} schedule; energy: "
         f"MAC {e.mac_joules * 1e12:g} pJ, AC {e.ac_joules * 1e12:g} pJ ({e.source})"
     )
     return t
@@ -68,7 +80,7 @@ def accuracy_table(r: Report) -> Table:
 
 def layer_table(r: Report) -> Table:
     t = Table(title="Per layer")
-    for col in (
+    columns = [
         "layer",
         "op",
         "neurons",
@@ -77,20 +89,31 @@ def layer_table(r: Report) -> Table:
         "synops/img",
         "ANN MACs/img",
         "SNN MACs/img",
-    ):
+    ]
+    hybrid = "hybrid" in r.conversion
+    if hybrid:
+        columns.append("ANN-part MACs/img")
+    for col in columns:
         t.add_column(col, justify="left" if col in ("layer", "op") else "right")
     for row in r.layers:
-        t.add_row(
+        cells = [
             row.name,
             row.op,
             "" if row.neurons is None else f"{row.neurons:,}",
-            "" if row.spikes_per_image is None else fmt_count(row.spikes_per_image),
-            "" if row.firing_rate is None else f"{row.firing_rate:.4f}",
-            "" if row.synops_per_image is None else fmt_count(row.synops_per_image),
-            "" if row.ann_macs_per_image is None else fmt_count(row.ann_macs_per_image),
-            "" if row.snn_macs_per_image is None else fmt_count(row.snn_macs_per_image),
-        )
+            _opt(row.spikes_per_image, fmt_count),
+            _opt(row.firing_rate, lambda v: f"{v:.4f}"),
+            _opt(row.synops_per_image, fmt_count),
+            _opt(row.ann_macs_per_image, fmt_count),
+            _opt(row.snn_macs_per_image, fmt_count),
+        ]
+        if hybrid:
+            cells.append(_opt(row.ann_part_macs_per_image, fmt_count))
+        t.add_row(*cells)
     return t
+
+
+def _opt(value, fmt) -> str:
+    return "" if value is None else fmt(value)
 
 
 def report_view(r: Report, *, layers: bool = True) -> Group:

@@ -41,6 +41,7 @@ class Counts:
     spikes: dict[str, np.ndarray] = field(default_factory=dict)  # per neuron layer, per step
     synops: dict[str, np.ndarray] = field(default_factory=dict)  # per synaptic layer, per step
     snn_macs: dict[str, float] = field(default_factory=dict)  # per layer fed analog values
+    readout_macs: dict[str, float] = field(default_factory=dict)  # per layer of an ANN part
 
     def __post_init__(self) -> None:
         if self.correct_per_step is None:
@@ -52,8 +53,12 @@ class Counts:
         for mine, theirs in ((self.spikes, other.spikes), (self.synops, other.synops)):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
-        for k, v in other.snn_macs.items():
-            self.snn_macs[k] = self.snn_macs.get(k, 0.0) + v
+        for mine, theirs in (
+            (self.snn_macs, other.snn_macs),
+            (self.readout_macs, other.readout_macs),
+        ):
+            for k, v in theirs.items():
+                mine[k] = mine.get(k, 0.0) + v
 
 
 class _Value:
@@ -62,13 +67,18 @@ class _Value:
     ``static`` values have no time axis (B, ...); others are (steps*B, ...). Spiking values
     also carry ``events``: how many spike events each position holds (for synops). Events are
     made only when a synaptic layer asks for them, so wiring ops cost nothing when unused.
+    ``readout`` values belong to the ANN part of a hybrid network: at step t they hold what
+    the ANN part would read out if the run stopped there.
     """
 
-    __slots__ = ("data", "static", "_events", "_make_events")
+    __slots__ = ("data", "static", "readout", "_events", "_make_events")
 
-    def __init__(self, data: torch.Tensor, static: bool, events=None, make_events=None):
+    def __init__(
+        self, data: torch.Tensor, static: bool, events=None, make_events=None, readout: bool = False
+    ):
         self.data = data
         self.static = static
+        self.readout = readout
         self._events = events
         self._make_events = make_events
 
@@ -149,7 +159,7 @@ class Simulator:
         values: dict[str, _Value] = {self.graph.input_name: inp}
         for i, node in enumerate(self.graph.nodes):
             args = [values[n] for n in node.inputs]
-            if all(a.static for a in args) and node.op not in ("if_neuron", "maxpool_gate"):
+            if all(a.static for a in args) and node.op not in _STATEFUL:
                 if node.name not in static_cache:
                     static_cache[node.name] = self._static(node, args, counts)
                 values[node.name] = static_cache[node.name]
@@ -157,6 +167,8 @@ class Simulator:
                 values[node.name] = self._neuron(node, args[0], steps, t0, state, counts, recorded)
             elif node.op == "maxpool_gate":
                 values[node.name] = self._gate(node, args[0], steps, state)
+            elif node.op == "hybrid_boundary":
+                values[node.name] = self._boundary(node, args[0], steps, t0, state)
             else:
                 values[node.name] = self._dynamic(node, args, steps, t0, counts)
             for name in node.inputs:
@@ -175,18 +187,26 @@ class Simulator:
         return ops.run_node(node, data)
 
     def _static(self, node: Node, args: list[_Value], counts: Counts) -> _Value:
+        readout = any(a.readout for a in args)
         if node.op in SYNAPTIC_OPS:
             # Computed once per image however many steps run: its MACs count once.
-            counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + self._macs[
-                node.name
-            ] * len(args[0].data)
-        return _Value(self._kernel(node, [a.data for a in args]), static=True)
+            table = counts.readout_macs if readout else counts.snn_macs
+            table[node.name] = table.get(node.name, 0.0) + self._macs[node.name] * len(args[0].data)
+        return _Value(self._kernel(node, [a.data for a in args]), static=True, readout=readout)
 
     def _dynamic(
         self, node: Node, args: list[_Value], steps: int, t0: int, counts: Counts
     ) -> _Value:
         data = [_expand(a, steps) for a in args]
         out = self._kernel(node, data)
+        if any(a.readout for a in args):
+            # The ANN part of a hybrid net: evaluated at every step for the anytime curve, but
+            # run once per read-out on hardware, so its MACs count once per image.
+            if node.op in SYNAPTIC_OPS and t0 == 0:
+                batch = len(data[0]) // steps
+                macs = self._macs[node.name] * batch
+                counts.readout_macs[node.name] = counts.readout_macs.get(node.name, 0.0) + macs
+            return _Value(out, static=False, readout=True)
         if node.op not in SYNAPTIC_OPS:
             if all(a.spiking for a in args) and node.op in _ROUTES:
                 return _Value(out, False, make_events=partial(_route, node, args, steps))
@@ -258,16 +278,34 @@ class Simulator:
             ),
         )
 
+    def _boundary(self, node: Node, arg: _Value, steps: int, t0: int, state) -> _Value:
+        """Running mean over the steps so far: rate x threshold of spikes, or the mean current
+        of a layer that integrates without firing."""
+        if arg.static:
+            return _Value(arg.data, static=True, readout=True)
+        batch = arg.data.shape[0] // steps
+        seq = arg.data.view((steps, batch) + tuple(arg.data.shape[1:]))
+        total = _running_sum(seq, state.get(node.name))
+        state[node.name] = total[-1]
+        count = torch.arange(t0 + 1, t0 + steps + 1, device=total.device, dtype=total.dtype)
+        mean = total / count.view((steps,) + (1,) * (total.dim() - 1))
+        return _Value(mean.flatten(0, 1), static=False, readout=True)
+
     def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts) -> None:
-        """The output layer integrates: prediction at step t is argmax of V(t)."""
+        """The output layer integrates: prediction at step t is argmax of V(t). The ANN part
+        of a hybrid net reads out directly: its output at step t is its prediction."""
         data = _expand(out, steps)
         batch = data.shape[0] // steps
-        seq = _running_sum(data.view(steps, batch, -1), state.get("__output__"))
-        state["__output__"] = seq[-1]
+        if out.readout:
+            seq = data.view(steps, batch, -1)
+        else:
+            seq = _running_sum(data.view(steps, batch, -1), state.get("__output__"))
+            state["__output__"] = seq[-1]
         correct = (seq.argmax(-1) == y.view(1, -1)).sum(1).cpu().numpy()
         counts.correct_per_step[t0 : t0 + steps] += correct
 
 
+_STATEFUL = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
 _ROUTES = frozenset({"add", "concat", "flatten", "reshape", "avgpool", "global_avgpool"})
 
 

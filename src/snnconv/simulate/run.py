@@ -110,16 +110,22 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
                     synops_per_image=float(total.synops.get(node.name, np.zeros(1)).sum()) / n,
                     ann_macs_per_image=float(ann_macs[node.name]),
                     snn_macs_per_image=total.snn_macs.get(node.name, 0.0) / n,
+                    ann_part_macs_per_image=total.readout_macs.get(node.name, 0.0) / n,
                 )
             )
     synops = sum(r.synops_per_image or 0.0 for r in layers)
     snn_macs = sum(r.snn_macs_per_image or 0.0 for r in layers)
+    ann_part_macs = sum(r.ann_part_macs_per_image or 0.0 for r in layers)
     ann_mac_total = float(sum(ann_macs.values()))
     preset = PRESETS[settings.energy]
     ann_j = ann_mac_total * preset.mac_joules
-    snn_j = synops * preset.ac_joules + snn_macs * preset.mac_joules
+    snn_part_j = synops * preset.ac_joules + snn_macs * preset.mac_joules
+    ann_part_j = ann_part_macs * preset.mac_joules
+    snn_j = snn_part_j + ann_part_j
     accuracy = (total.correct_per_step / n).tolist()
     conversion = json.loads(snn.metadata.get("snnconv.conversion", "{}"))
+    if "snnconv.hybrid" in snn.metadata:
+        conversion["hybrid"] = json.loads(snn.metadata["snnconv.hybrid"])
     return Report(
         model=snn.metadata.get("source_name", ""),
         data=data_name,
@@ -134,6 +140,7 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         synops_per_image=synops,
         ann_macs_per_image=ann_mac_total,
         snn_macs_per_image=snn_macs,
+        ann_part_macs_per_image=ann_part_macs,
         energy=Energy(
             preset.name,
             preset.source,
@@ -142,6 +149,8 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
             ann_j,
             snn_j,
             snn_j / ann_j if ann_j else float("nan"),
+            snn_part_j,
+            ann_part_j,
         ),
         throughput=Throughput(n / seconds, n * T / seconds, seconds),
         layers=layers,
