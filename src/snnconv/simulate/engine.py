@@ -4,9 +4,12 @@ One code path runs both schedules. The engine advances the network by a *chunk* 
 at a time, with time folded into the batch inside the chunk and all state (membranes, max-pool
 gate scores, the output accumulator) carried between chunks:
 
-* chunk = T: layer by layer, every step of a layer at once (fastest for a fixed T);
+* chunk = T: layer by layer, every step of a layer at once;
 * chunk = 1: step by step (anytime read-out, early exit);
-* anything between bounds memory with the same arithmetic.
+* in between, the default: as many steps as keep one layer's folded activations near the
+  processor's cache (``CHUNK_BYTES``). Measured on CPU, a Fashion-MNIST CNN ran about 1.7x
+  faster in chunks of 2 steps than with all 32 folded at once (memory traffic, not
+  arithmetic, bounds these layers); memory stays bounded too. Results are identical.
 
 Nodes that depend on the input image alone (under direct encoding: the first layer's current)
 are computed once per batch and reused at every step.
@@ -29,6 +32,9 @@ from snnconv import ops
 from snnconv.graph import SYNAPTIC_OPS, Graph, Node
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
 from snnconv.simulate.fanout import fanout
+
+#: Target size of one layer's activations over a chunk of steps (see the module docstring).
+CHUNK_BYTES = 8 * 2**20
 
 
 @dataclass
@@ -68,17 +74,26 @@ class _Value:
     also carry ``events``: how many spike events each position holds (for synops). Events are
     made only when a synaptic layer asks for them, so wiring ops cost nothing when unused.
     ``readout`` values belong to the ANN part of a hybrid network: at step t they hold what
-    the ANN part would read out if the run stopped there.
+    the ANN part would read out if the run stopped there. A ``scale`` (per channel,
+    broadcastable) means the value is ``data * scale``: spikes stay binary and their threshold
+    amplitude is applied by the layer that receives them, whose weights are scaled once.
     """
 
-    __slots__ = ("data", "static", "readout", "_events", "_make_events")
+    __slots__ = ("data", "static", "readout", "scale", "_events", "_make_events")
 
     def __init__(
-        self, data: torch.Tensor, static: bool, events=None, make_events=None, readout: bool = False
+        self,
+        data: torch.Tensor,
+        static: bool,
+        events: torch.Tensor | None = None,
+        make_events=None,
+        readout: bool = False,
+        scale: torch.Tensor | None = None,
     ):
         self.data = data
         self.static = static
         self.readout = readout
+        self.scale = scale
         self._events = events
         self._make_events = make_events
 
@@ -91,6 +106,11 @@ class _Value:
         if self._events is None and self._make_events is not None:
             self._events, self._make_events = self._make_events(), None
         return self._events
+
+    def value(self, steps: int) -> torch.Tensor:
+        """The data with its scale applied and, if static, repeated over the chunk's steps."""
+        data = _expand(self, steps)
+        return data if self.scale is None else data * self.scale
 
 
 class Simulator:
@@ -113,10 +133,17 @@ class Simulator:
             if n.op in SYNAPTIC_OPS
         }
         self._macs = ops.macs(graph, self.shapes)
+        self._scaled_weights: dict[str, torch.Tensor] = {}
         self._last_use = {}
         for i, n in enumerate(graph.nodes):
             for name in n.inputs:
                 self._last_use[name] = i
+
+    def auto_chunk(self, batch: int, timesteps: int) -> int:
+        """Steps per chunk so that the largest layer's folded activations stay near
+        ``CHUNK_BYTES``."""
+        largest = max(int(np.prod(s)) for s in self.shapes.values()) * 4 * batch
+        return max(1, min(timesteps, CHUNK_BYTES // max(1, largest)))
 
     @torch.no_grad()
     def run(
@@ -139,7 +166,7 @@ class Simulator:
             raise ValueError(f"unknown encoding {encoding!r}")
         x = x.to(self.device, torch.float32)
         y = y.to(self.device)
-        chunk = chunk or timesteps
+        chunk = chunk or self.auto_chunk(len(x), timesteps)
         state: dict[str, torch.Tensor] = {}
         static_cache: dict[str, _Value] = {}
         counts = Counts(timesteps, images=len(x))
@@ -169,8 +196,10 @@ class Simulator:
                 values[node.name] = self._gate(node, args[0], steps, state)
             elif node.op == "hybrid_boundary":
                 values[node.name] = self._boundary(node, args[0], steps, t0, state)
+            elif node.op in SYNAPTIC_OPS:
+                values[node.name] = self._synapse(node, args[0], steps, t0, counts)
             else:
-                values[node.name] = self._dynamic(node, args, steps, t0, counts)
+                values[node.name] = self._wiring(node, args, steps)
             for name in node.inputs:
                 if self._last_use.get(name) == i and name != self.graph.output:
                     values.pop(name, None)
@@ -178,58 +207,87 @@ class Simulator:
 
     # -- stateless ops -------------------------------------------------------------------
 
-    def _kernel(self, node: Node, data: list[torch.Tensor]) -> torch.Tensor:
-        p = self._params[node.name]
-        if node.op == "conv":
-            return ops.conv(node, data[0], p["weight"], p["bias"])
-        if node.op == "linear":
-            return ops.linear(node, data[0], p["weight"], p["bias"])
-        return ops.run_node(node, data)
-
     def _static(self, node: Node, args: list[_Value], counts: Counts) -> _Value:
+        """Ops on the input image alone: computed once per batch, their MACs once per image."""
         readout = any(a.readout for a in args)
         if node.op in SYNAPTIC_OPS:
-            # Computed once per image however many steps run: its MACs count once.
             table = counts.readout_macs if readout else counts.snn_macs
-            table[node.name] = table.get(node.name, 0.0) + self._macs[node.name] * len(args[0].data)
-        return _Value(self._kernel(node, [a.data for a in args]), static=True, readout=readout)
+            macs = self._macs[node.name] * len(args[0].data)
+            table[node.name] = table.get(node.name, 0.0) + macs
+            p = self._params[node.name]
+            kernel = ops.conv if node.op == "conv" else ops.linear
+            out = kernel(node, args[0].data, p["weight"], p["bias"])
+        else:
+            out = ops.run_node(node, [a.data for a in args])
+        return _Value(out, static=True, readout=readout)
 
-    def _dynamic(
-        self, node: Node, args: list[_Value], steps: int, t0: int, counts: Counts
-    ) -> _Value:
-        data = [_expand(a, steps) for a in args]
-        out = self._kernel(node, data)
-        if any(a.readout for a in args):
+    def _synapse(self, node: Node, arg: _Value, steps: int, t0: int, counts: Counts) -> _Value:
+        """A conv or linear layer over the chunk's steps, counting what it costs."""
+        p = self._params[node.name]
+        weight = p["weight"] if arg.scale is None else self._scaled_weight(node, arg.scale)
+        kernel = ops.conv if node.op == "conv" else ops.linear
+        data = _expand(arg, steps)
+        out = kernel(node, data, weight, p["bias"])
+        batch = len(data) // steps
+        if arg.readout:
             # The ANN part of a hybrid net: evaluated at every step for the anytime curve, but
             # run once per read-out on hardware, so its MACs count once per image.
-            if node.op in SYNAPTIC_OPS and t0 == 0:
-                batch = len(data[0]) // steps
+            if t0 == 0:
                 macs = self._macs[node.name] * batch
                 counts.readout_macs[node.name] = counts.readout_macs.get(node.name, 0.0) + macs
             return _Value(out, static=False, readout=True)
-        if node.op not in SYNAPTIC_OPS:
-            if all(a.spiking for a in args) and node.op in _ROUTES:
-                return _Value(out, False, make_events=partial(_route, node, args, steps))
-            return _Value(out, static=False)
-        if args[0].spiking:
+        if arg.spiking:
             fan = self._fanout[node.name]
-            per_sample = args[0].events.flatten(1).to(fan.dtype) @ fan
-            per_step = per_sample.view(steps, -1).sum(1).double().cpu().numpy()
+            per_image = arg.events.flatten(1).to(fan.dtype) @ fan
+            per_step = per_image.view(steps, batch).sum(1).double().cpu().numpy()
             _add_steps(counts.synops, node.name, per_step, counts.timesteps, t0)
         else:
-            macs = self._macs[node.name] * len(data[0])
+            macs = self._macs[node.name] * len(data)
             counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + macs
         return _Value(out, static=False)
+
+    def _scaled_weight(self, node: Node, scale: torch.Tensor) -> torch.Tensor:
+        """The weights times the amplitude of the spikes they receive, per input channel.
+        A layer always receives the same neurons' spikes, so this is made once."""
+        if node.name not in self._scaled_weights:
+            w = self._params[node.name]["weight"]
+            per_input = scale.reshape(-1)
+            if node.op == "linear":
+                scaled = w * per_input.reshape(1, -1)
+            else:
+                groups, co, ci = node.attrs["groups"], w.shape[0], w.shape[1]
+                per_input = per_input.expand(groups * ci) if per_input.numel() == 1 else per_input
+                grouped = w.view(groups, co // groups, ci, *w.shape[2:])
+                scaled = (grouped * per_input.view(groups, 1, ci, 1, 1)).view(w.shape)
+            self._scaled_weights[node.name] = scaled
+        return self._scaled_weights[node.name]
+
+    def _wiring(self, node: Node, args: list[_Value], steps: int) -> _Value:
+        """Pooling, flatten, add, concat and the like. Ops that act on each channel alone
+        keep the spikes binary and pass their scale on."""
+        readout = any(a.readout for a in args)
+        a = args[0]
+        if a.scale is not None and node.op in _PER_CHANNEL:
+            out = ops.run_node(node, [_expand(a, steps)])
+            scale = a.scale
+            if node.op == "flatten" and scale.numel() > 1:
+                per_position = scale.expand((1,) + tuple(self.shapes[node.inputs[0]]))
+                scale = per_position.reshape(1, -1)
+            return _Value(out, False, make_events=partial(_route, node, args, steps), scale=scale)
+        out = ops.run_node(node, [v.value(steps) for v in args])
+        if not readout and all(v.spiking for v in args) and node.op in _ROUTES:
+            return _Value(out, False, make_events=partial(_route, node, args, steps))
+        return _Value(out, static=False, readout=readout)
 
     # -- stateful ops --------------------------------------------------------------------
 
     def _neuron(
         self, node: Node, arg: _Value, steps: int, t0: int, state, counts, recorded
     ) -> _Value:
-        """Integrate and fire over the chunk's steps. The output is the spike times the
-        threshold (what the next layer receives); the loop works in place."""
+        """Integrate and fire over the chunk's steps, in place. The output is binary spikes
+        whose amplitude, the threshold, travels as the value's scale."""
         theta = _channel(self._params[node.name]["threshold"], arg.data)
-        current = arg.data
+        current = arg.data if arg.scale is None else arg.data * arg.scale
         shape = tuple(arg.data.shape[1:])
         batch = current.shape[0] if arg.static else current.shape[0] // steps
         if not arg.static:
@@ -240,16 +298,17 @@ class Simulator:
         if v is None:
             v = (node.attrs["v0"] * theta).expand((batch,) + shape).clone()
         spikes = torch.empty((steps, batch) + shape, device=v.device, dtype=v.dtype)
-        out = torch.empty_like(spikes)
         subtract = node.attrs["reset"] == "subtract"
+        scalar = float(theta) if theta.dim() == 0 else None
         for t in range(steps):
             v.add_(current if arg.static else current[t])
             torch.ge(v, theta, out=spikes[t])  # written as 0/1 floats: no bool round trip
-            torch.mul(spikes[t], theta, out=out[t])
-            if subtract:
-                v.sub_(out[t])
-            else:
+            if not subtract:
                 v.mul_(1.0 - spikes[t])
+            elif scalar is not None:
+                v.sub_(spikes[t], alpha=scalar)
+            else:
+                v.addcmul_(spikes[t], theta, value=-1.0)
         state[node.name] = v
         # Per-image counts are exact in float32 (a layer has < 2**24 neurons); the batch
         # total is summed in float64.
@@ -258,9 +317,12 @@ class Simulator:
         _add_steps(counts.spikes, node.name, per_step, counts.timesteps, t0)
         if node.name in recorded:
             recorded[node.name].append(spikes)
-        return _Value(out.flatten(0, 1), False, events=spikes.flatten(0, 1))
+        flat = spikes.flatten(0, 1)
+        return _Value(flat, False, events=flat, scale=theta)
 
     def _gate(self, node: Node, arg: _Value, steps: int, state) -> _Value:
+        """Per window, the input that has fired most so far. Within a channel all inputs
+        share one threshold, so binary spikes rank the windows as their values would."""
         data = _expand(arg, steps)
         batch = data.shape[0] // steps
         seq = data.view((steps, batch) + tuple(data.shape[1:]))
@@ -269,13 +331,14 @@ class Simulator:
         idx = ops.maxpool_indices(node, score.flatten(0, 1))
         out = ops.gather_windows(node, data, idx)
         if not arg.spiking:
-            return _Value(out, static=False)
+            return _Value(out, static=False, scale=arg.scale)
         return _Value(
             out,
             False,
             make_events=lambda: ops.gather_windows(
                 node, _expand(_Value(arg.events, arg.static), steps), idx
             ),
+            scale=arg.scale,
         )
 
     def _boundary(self, node: Node, arg: _Value, steps: int, t0: int, state) -> _Value:
@@ -283,8 +346,9 @@ class Simulator:
         of a layer that integrates without firing."""
         if arg.static:
             return _Value(arg.data, static=True, readout=True)
-        batch = arg.data.shape[0] // steps
-        seq = arg.data.view((steps, batch) + tuple(arg.data.shape[1:]))
+        value = arg.value(steps)
+        batch = value.shape[0] // steps
+        seq = value.view((steps, batch) + tuple(value.shape[1:]))
         total = _running_sum(seq, state.get(node.name))
         state[node.name] = total[-1]
         count = torch.arange(t0 + 1, t0 + steps + 1, device=total.device, dtype=total.dtype)
@@ -294,7 +358,7 @@ class Simulator:
     def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts) -> None:
         """The output layer integrates: prediction at step t is argmax of V(t). The ANN part
         of a hybrid net reads out directly: its output at step t is its prediction."""
-        data = _expand(out, steps)
+        data = out.value(steps)
         batch = data.shape[0] // steps
         if out.readout:
             seq = data.view(steps, batch, -1)
@@ -306,7 +370,10 @@ class Simulator:
 
 
 _STATEFUL = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
+#: Wiring through which spikes stay spike events (so synops are counted where they land).
 _ROUTES = frozenset({"add", "concat", "flatten", "reshape", "avgpool", "global_avgpool"})
+#: Wiring that treats each channel alone, so a per-channel spike amplitude passes through.
+_PER_CHANNEL = frozenset({"flatten", "avgpool", "global_avgpool"})
 
 
 def _route(node: Node, args: list[_Value], steps: int) -> torch.Tensor:
