@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from snnconv.cli.common import err_console
 from snnconv.cli.simulate_cmd import load_snn
@@ -39,5 +40,5 @@ def export_cmd(model, fmt, output, force, approximate):
     check_writable(output, force=force)
     notes = write_nir(load_snn(model), output, force=force, approximate=approximate)
     for note in notes:
-        err_console.print(f"[yellow]approximated:[/yellow] {note}", highlight=False)
+        err_console.print(f"[yellow]approximated:[/yellow] {escape(note)}", highlight=False)
     err_console.print(f"wrote {output}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
 from snnconv import __version__
 from snnconv.cli.common import err_console
@@ -56,7 +57,7 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(130)
     except (InputError, GraphError) as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted; no partial output was written")
