@@ -22,6 +22,8 @@ from snnconv.simulate.engine import Counts
 
 @dataclass(frozen=True)
 class World:
+    """This process's place among the torchrun processes."""
+
     rank: int
     size: int
     local_rank: int

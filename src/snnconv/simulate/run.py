@@ -26,6 +26,8 @@ SCHEDULES = ("layer", "step")
 
 @dataclass(frozen=True)
 class SimulationSettings:
+    """How to simulate: length T, input encoding, schedule, batch, device, energy preset."""
+
     timesteps: int = 32
     encoding: str = "direct"
     schedule: str = "layer"  # "layer": time folded into the batch; "step": one step at a time
