@@ -142,3 +142,29 @@ def test_cli_export(snns, tmp_path):
     assert "Scale" in {type(n).__name__ for n in nir.read(tmp_path / "m.nir").nodes.values()}
     r = subprocess.run(cmd + ["-o", str(tmp_path / "m.nir")], capture_output=True, text=True)
     assert r.returncode == 2 and "--force" in r.stderr
+
+
+@pytest.mark.slow
+def test_norse_runs_the_export_like_snnconv():
+    """An independent NIR simulator (norse, `pip install --no-deps norse nirtorch`) agrees.
+
+    norse 1.1 imports neither AvgPool2d nor Scale and applies nir.Flatten's dims to a
+    batched tensor, so this runs the MLP one image at a time.
+    """
+    norse = pytest.importorskip("norse.torch")
+    g = graph_of("mlp")
+    snn = convert(g, inputs(g.input_shape, 32), EXACT)
+    module = norse.from_nir(to_nir(snn)[0], dt=1.0)
+    x, T = torch.as_tensor(inputs(g.input_shape, 30, seed=3)), 10
+    preds = []
+    for i in range(len(x)):
+        state, acc, row = None, 0, []
+        for _ in range(T):
+            out, state = module(x[i : i + 1], state)
+            acc = acc + out
+            row.append(int(acc.argmax()))
+        preds.append(row)
+    preds = np.array(preds).T
+    for c in range(10):
+        counts, _ = Simulator(snn).run(x, torch.full((len(x),), c), T)
+        assert counts.correct_per_step.tolist() == (preds == c).sum(1).tolist()
