@@ -311,6 +311,8 @@ class _Exporter:
             "maxpool": _MAXPOOL_HINT,
             "concat": "NIR has no concatenation; this model cannot be exported to NIR",
             "reshape": "NIR has only Flatten; use flatten instead of reshape in the model",
+            "hybrid_boundary": "a hybrid net's ANN part is not spiking; export the plain SNN "
+            "(convert without --hybrid-after)",
             "affine": "it was not folded into a conv/linear layer; put batch norm right "
             "after a conv or linear layer so conversion folds it",
         }

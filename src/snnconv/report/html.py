@@ -45,6 +45,12 @@ def _summary(r: Report) -> str:
         [f"energy / image, SNN ({e.preset})", fmt_joules(e.snn_joules_per_image)],
         ["SNN / ANN energy", f"{e.ratio:.3f}"],
     ]
+    if r.ann_part_macs_per_image:
+        rows[-1:-1] = [
+            ["hybrid: MACs / image of the ANN part", fmt_count(r.ann_part_macs_per_image)],
+            ["hybrid: energy / image, spiking part", fmt_joules(e.snn_part_joules_per_image)],
+            ["hybrid: energy / image, ANN part", fmt_joules(e.ann_part_joules_per_image)],
+        ]
     return _table("Summary", ["quantity", "value"], rows)
 
 

@@ -76,14 +76,16 @@ def activity_plot(r: Report) -> bytes:
 
 
 def energy_plot(r: Report) -> bytes:
-    """Energy per image of each synaptic layer: ANN (MACs) against SNN (synops + MACs)."""
+    """Energy per image of each synaptic layer: ANN (MACs) against SNN (synops + MACs, the
+    MACs of a hybrid net's ANN part included)."""
     plt = _pyplot()
     e = r.energy
     rows = [row for row in r.layers if row.ann_macs_per_image is not None]
     names = [row.name for row in rows]
     ann = [row.ann_macs_per_image * e.mac_joules for row in rows]
     snn = [
-        (row.synops_per_image or 0.0) * e.ac_joules + (row.snn_macs_per_image or 0.0) * e.mac_joules
+        (row.synops_per_image or 0.0) * e.ac_joules
+        + ((row.snn_macs_per_image or 0.0) + (row.ann_part_macs_per_image or 0.0)) * e.mac_joules
         for row in rows
     ]
     unit, scale = ("µJ", 1e6) if max(ann + snn, default=0.0) >= 1e-7 else ("nJ", 1e9)

@@ -66,16 +66,17 @@ def init(device: str) -> None:
 def all_reduce(
     counts: Counts, ann_correct: int, seconds: float, neurons, synaptic, device: str
 ) -> tuple[Counts, int, float]:
-    """Sum the counts and the ANN's correct answers over ranks; the slowest rank's time."""
+    """Sum the counts (spikes, synops, MACs of the spiking and ANN parts, correct answers)
+    and the ANN's correct answers over ranks; the slowest rank's time."""
     T = counts.timesteps
     parts = [np.array([counts.images, ann_correct], np.float64), counts.correct_per_step]
     for name in neurons:
         parts.append(counts.spikes.get(name, np.zeros(T)))
     for name in synaptic:
         parts.append(counts.synops.get(name, np.zeros(T)))
-        parts.append(
-            [counts.snn_macs.get(name, 0.0), name in counts.synops, name in counts.snn_macs]
-        )
+        parts.append([name in counts.synops])
+        for table in (counts.snn_macs, counts.readout_macs):
+            parts.append([table.get(name, 0.0), name in table])
     flat = torch.as_tensor(
         np.concatenate([np.asarray(p, np.float64) for p in parts]), device=device
     )
@@ -88,10 +89,12 @@ def all_reduce(
     for name in neurons:
         total.spikes[name], at = v[at : at + T].copy(), at + T
     for name in synaptic:
-        synops, (macs, has_synops, has_macs) = v[at : at + T].copy(), v[at + T : at + T + 3]
-        at += T + 3
+        synops, has_synops = v[at : at + T].copy(), v[at + T]
+        at += T + 1
         if has_synops:
             total.synops[name] = synops
-        if has_macs:
-            total.snn_macs[name] = float(macs)
+        for table in (total.snn_macs, total.readout_macs):
+            if v[at + 1]:
+                table[name] = float(v[at])
+            at += 2
     return total, int(v[1]), float(time.item())
