@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
+import io
 import sys
 
 import numpy as np
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from nets import graph_of, inputs
 
+from snnconv.cli.main import main
 from snnconv.convert import ConversionSettings, convert
 from snnconv.errors import InputError
 from snnconv.save import save_onnx
@@ -134,14 +135,28 @@ def test_refuses_what_nir_cannot_express():
         to_nir(cat)
 
 
+def _cli(*args: str) -> tuple[int, str]:
+    """Run the CLI in this process (fast); returns (exit code, stderr)."""
+    argv, stderr, err = sys.argv, sys.stderr, io.StringIO()
+    sys.argv, sys.stderr = ["snnconv", *args], err
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv, sys.stderr = argv, stderr
+    return code, err.getvalue()
+
+
 def test_cli_export(snns, tmp_path):
     save_onnx(snns["residual"], tmp_path / "m.snn.onnx")
-    cmd = [sys.executable, "-m", "snnconv", "export", str(tmp_path / "m.snn.onnx")]
-    r = subprocess.run(cmd + ["-o", str(tmp_path / "m.nir")], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    args = ("export", str(tmp_path / "m.snn.onnx"), "-o", str(tmp_path / "m.nir"))
+    code, err = _cli(*args)
+    assert code == 0, err
     assert "Scale" in {type(n).__name__ for n in nir.read(tmp_path / "m.nir").nodes.values()}
-    r = subprocess.run(cmd + ["-o", str(tmp_path / "m.nir")], capture_output=True, text=True)
-    assert r.returncode == 2 and "--force" in r.stderr
+    code, err = _cli(*args)
+    assert code == 2 and "--force" in err
 
 
 @pytest.mark.slow
