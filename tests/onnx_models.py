@@ -56,13 +56,24 @@ def export(model: nn.Module, input_shape=INPUT_SHAPE, *, dynamo: bool, opset: in
         warnings.simplefilter("ignore")
         if dynamo:
             program = torch.onnx.export(
-                model, (x,), dynamo=True, opset_version=opset, verbose=False,
+                model,
+                (x,),
+                dynamo=True,
+                opset_version=opset,
+                verbose=False,
                 dynamic_shapes=({0: torch.export.Dim("batch")},),
             )
             return program.model_proto.SerializeToString()
         buf = io.BytesIO()
-        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=opset,
-                          input_names=["input"], dynamic_axes={"input": {0: "batch"}})
+        torch.onnx.export(
+            model,
+            (x,),
+            buf,
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            dynamic_axes={"input": {0: "batch"}},
+        )
         return buf.getvalue()
 
 
@@ -87,22 +98,38 @@ def old_style_model() -> bytes:
     shift = rng.uniform(-0.5, 0.5, (3, 1, 1)).astype(np.float32)
     fc = rng.standard_normal((3 * 4 * 3, 4)).astype(np.float32)
     inits = [
-        _init("w1", w1), _init("scale", scale), _init("shift", shift), _init("fc", fc),
+        _init("w1", w1),
+        _init("scale", scale),
+        _init("shift", shift),
+        _init("fc", fc),
         _init("fcb", rng.standard_normal(4).astype(np.float32)),
-        _init("zshape", np.array([3], np.int64)), _init("zero", np.array(0, np.int64)),
+        _init("zshape", np.array([3], np.int64)),
+        _init("zero", np.array(0, np.int64)),
         _init("minus1", np.array([-1], np.int64)),
     ]
     nodes = [
-        helper.make_node("ConstantOfShape", ["zshape"], ["b1"], name="bias_zeros",
-                         value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])),
+        helper.make_node(
+            "ConstantOfShape",
+            ["zshape"],
+            ["b1"],
+            name="bias_zeros",
+            value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]),
+        ),
         helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 0, 2, 1]),
         helper.make_node("Mul", ["c1", "scale"], ["bn_mul"], name="bn_mul"),
         helper.make_node("Add", ["bn_mul", "shift"], ["bn"], name="bn_add"),
         helper.make_node("Relu", ["bn"], ["r1"], name="relu1"),
         helper.make_node("Conv", ["r1", "w1_3"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
         helper.make_node("Sum", ["r1", "c2", "r1"], ["s"], name="sum"),
-        helper.make_node("MaxPool", ["s"], ["p"], name="pool", kernel_shape=[3, 3],
-                         strides=[2, 2], auto_pad="SAME_UPPER"),
+        helper.make_node(
+            "MaxPool",
+            ["s"],
+            ["p"],
+            name="pool",
+            kernel_shape=[3, 3],
+            strides=[2, 2],
+            auto_pad="SAME_UPPER",
+        ),
         helper.make_node("Shape", ["p"], ["shp"], name="shape"),
         helper.make_node("Gather", ["shp", "zero"], ["n"], name="gather", axis=0),
         helper.make_node("Unsqueeze", ["n"], ["n1"], name="unsqueeze", axes=[0]),
@@ -114,28 +141,40 @@ def old_style_model() -> bytes:
     w2 = rng.standard_normal((3, 3, 3, 3)).astype(np.float32) * 0.3
     inits.append(_init("w1_3", w2))
     graph_inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 7, 7])]
-    graph_inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims))
-                     for t in inits]
-    graph = helper.make_graph(nodes, "old", graph_inputs,
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
-                              inits)
+    graph_inputs += [
+        helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "old",
+        graph_inputs,
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4])],
+        inits,
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
     model.ir_version = 4
     onnx.checker.check_model(model)
     return model.SerializeToString()
 
 
-def tiny_model(extra_nodes=(), *, op="Relu", opset=13, inits=(), input_dims=("N", 2, 4, 4),
-               domain_opsets=()) -> onnx.ModelProto:
+def tiny_model(
+    extra_nodes=(), *, op="Relu", opset=13, inits=(), input_dims=("N", 2, 4, 4), domain_opsets=()
+) -> onnx.ModelProto:
     """x -> Conv -> ``op`` -> (extra nodes) -> y, for error-path tests."""
     rng = np.random.default_rng(0)
     w = _init("w", rng.standard_normal((2, 2, 1, 1)).astype(np.float32))
-    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
-             helper.make_node(op, ["c"], ["a"], name="act"), *extra_nodes]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+        helper.make_node(op, ["c"], ["a"], name="act"),
+        *extra_nodes,
+    ]
     out = nodes[-1].output[0]
     graph = helper.make_graph(
-        nodes, "tiny", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_dims))],
-        [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)], [w, *inits],
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(input_dims))],
+        [helper.make_tensor_value_info(out, TensorProto.FLOAT, None)],
+        [w, *inits],
     )
     opsets = [helper.make_opsetid("", opset), *(helper.make_opsetid(d, 1) for d in domain_opsets)]
     return helper.make_model(graph, opset_imports=opsets)

@@ -31,9 +31,7 @@ def net() -> Net:
     return Net().eval()
 
 
-@pytest.mark.parametrize(
-    ("dynamo", "opset"), [(True, 18), (True, 21), (False, 13), (False, 17)]
-)
+@pytest.mark.parametrize(("dynamo", "opset"), [(True, 18), (True, 21), (False, 13), (False, 17)])
 def test_torch_exports_load_and_match_onnxruntime(net, dynamo, opset):
     data = export(net, dynamo=dynamo, opset=opset)
     graph = load_onnx(data)
@@ -74,16 +72,24 @@ def test_provenance_metadata(tmp_path):
 
 def test_external_data_in_the_model_folder_loads(tmp_path):
     model = onnx.load_from_string(old_style_model())
-    onnx.save(model, tmp_path / "m.onnx", save_as_external_data=True, all_tensors_to_one_file=True,
-              location="m.data", size_threshold=0)
+    onnx.save(
+        model,
+        tmp_path / "m.onnx",
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="m.data",
+        size_threshold=0,
+    )
     assert load_onnx(tmp_path / "m.onnx").metadata["verify_ok"] == "true"
 
 
 def test_unsupported_ops_are_all_listed():
     model = tiny_model(
-        [helper.make_node("LRN", ["a"], ["l"], name="norm", size=3),
-         helper.make_node("Relu", ["l"], ["r"], name="after"),
-         helper.make_node("Sigmoid", ["r"], ["y"], name="gate")],
+        [
+            helper.make_node("LRN", ["a"], ["l"], name="norm", size=3),
+            helper.make_node("Relu", ["l"], ["r"], name="after"),
+            helper.make_node("Sigmoid", ["r"], ["y"], name="gate"),
+        ],
         op="Relu",
     )
     with pytest.raises(UnsupportedOpsError) as err:
@@ -118,7 +124,8 @@ def test_verification_names_the_first_diverging_node(monkeypatch):
 def _nan_weights():
     m = tiny_model()
     m.graph.initializer[0].CopyFrom(
-        numpy_helper.from_array(np.full((2, 2, 1, 1), np.nan, np.float32), "w"))
+        numpy_helper.from_array(np.full((2, 2, 1, 1), np.nan, np.float32), "w")
+    )
     return m.SerializeToString()
 
 
@@ -144,8 +151,7 @@ def _outside_external_data(tmp_path):
 
 def _conv1d():
     m = tiny_model(input_dims=("N", 2, 4))
-    m.graph.initializer[0].CopyFrom(
-        numpy_helper.from_array(np.ones((2, 2, 1), np.float32), "w"))
+    m.graph.initializer[0].CopyFrom(numpy_helper.from_array(np.ones((2, 2, 1), np.float32), "w"))
     return m.SerializeToString()
 
 
@@ -159,8 +165,8 @@ BROKEN = {
     "nan weights": lambda tmp: _nan_weights(),
     "external data outside": _outside_external_data,
     "unknown domain": lambda tmp: tiny_model(
-        [helper.make_node("Foo", ["a"], ["y"], name="foo", domain="acme")],
-        domain_opsets=["acme"]).SerializeToString(),
+        [helper.make_node("Foo", ["a"], ["y"], name="foo", domain="acme")], domain_opsets=["acme"]
+    ).SerializeToString(),
     "symbolic height": lambda tmp: tiny_model(input_dims=("N", 2, "h", 4)).SerializeToString(),
     "conv1d": lambda tmp: _conv1d(),
 }
@@ -183,35 +189,62 @@ def test_missing_file():
 
 def _variant(nodes, inits, opset, in_dims=("N", 2, 5, 5), out_dims=None) -> bytes:
     graph = helper.make_graph(
-        nodes, "variant", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_dims))],
+        nodes,
+        "variant",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_dims))],
         [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, out_dims)],
         [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
     )
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]) \
-        .SerializeToString()
+    return helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset)]
+    ).SerializeToString()
 
 
 _W = np.random.default_rng(5).standard_normal((2, 2, 3, 3)).astype(np.float32)
 _G = np.random.default_rng(6).standard_normal((2, 3)).astype(np.float32)
 VARIANTS = {
     "gemm transB=0 alpha beta": _variant(
-        [helper.make_node("GlobalAveragePool", ["x"], ["g"]),
-         helper.make_node("Flatten", ["g"], ["f"], axis=1),
-         helper.make_node("Gemm", ["f", "G", "C"], ["y"], alpha=0.5, beta=2.0)],
-        {"G": _G, "C": np.float32([[1, 2, 3]])}, 13),
+        [
+            helper.make_node("GlobalAveragePool", ["x"], ["g"]),
+            helper.make_node("Flatten", ["g"], ["f"], axis=1),
+            helper.make_node("Gemm", ["f", "G", "C"], ["y"], alpha=0.5, beta=2.0),
+        ],
+        {"G": _G, "C": np.float32([[1, 2, 3]])},
+        13,
+    ),
     "reduce mean axes input keepdims": _variant(
-        [helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=1),
-         helper.make_node("Reshape", ["m", "shape"], ["y"])],
-        {"axes": np.int64([-1, -2]), "shape": np.int64([0, -1])}, 18),
+        [
+            helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=1),
+            helper.make_node("Reshape", ["m", "shape"], ["y"]),
+        ],
+        {"axes": np.int64([-1, -2]), "shape": np.int64([0, -1])},
+        18,
+    ),
     "clip attributes opset 9 and same_lower conv": _variant(
-        [helper.make_node("Conv", ["x", "W"], ["c"], auto_pad="SAME_LOWER", strides=[2, 2]),
-         helper.make_node("Clip", ["c"], ["y"], min=0.0, max=0.5)],
-        {"W": _W}, 9),
+        [
+            helper.make_node("Conv", ["x", "W"], ["c"], auto_pad="SAME_LOWER", strides=[2, 2]),
+            helper.make_node("Clip", ["c"], ["y"], min=0.0, max=0.5),
+        ],
+        {"W": _W},
+        9,
+    ),
     "clip to inf is relu; avgpool count_include_pad": _variant(
-        [helper.make_node("Clip", ["x", "lo", ""], ["r"]),
-         helper.make_node("AveragePool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2],
-                          pads=[1, 0, 0, 1], count_include_pad=1, ceil_mode=1)],
-        {"lo": np.float32(0)}, 19),
+        [
+            helper.make_node("Clip", ["x", "lo", ""], ["r"]),
+            helper.make_node(
+                "AveragePool",
+                ["r"],
+                ["y"],
+                kernel_shape=[3, 3],
+                strides=[2, 2],
+                pads=[1, 0, 0, 1],
+                count_include_pad=1,
+                ceil_mode=1,
+            ),
+        ],
+        {"lo": np.float32(0)},
+        19,
+    ),
 }
 
 

@@ -19,19 +19,42 @@ from snnconv.save import save_onnx
 def snn_graph() -> Graph:
     rng = np.random.default_rng(0)
     f = lambda *s: rng.standard_normal(s).astype(np.float32)
-    pool = {"kernel": (2, 2), "stride": (2, 2), "padding": (0, 0, 1, 1), "dilation": (1, 1),
-            "ceil_mode": True}
+    pool = {
+        "kernel": (2, 2),
+        "stride": (2, 2),
+        "padding": (0, 0, 1, 1),
+        "dilation": (1, 1),
+        "ceil_mode": True,
+    }
     nodes = [
-        Node("conv1", "conv", ["x"], {"stride": (1, 1), "padding": (1, 0, 2, 1),
-                                      "dilation": (1, 1), "groups": 1},
-             {"weight": f(4, 2, 3, 3), "bias": f(4)}),
+        Node(
+            "conv1",
+            "conv",
+            ["x"],
+            {"stride": (1, 1), "padding": (1, 0, 2, 1), "dilation": (1, 1), "groups": 1},
+            {"weight": f(4, 2, 3, 3), "bias": f(4)},
+        ),
         Node("bn", "affine", ["conv1"], {}, {"scale": f(4), "shift": f(4)}),
-        Node("if1", "if_neuron", ["bn"], {"reset": "subtract", "v0": 0.5},
-             {"threshold": np.abs(f(4))}),
+        Node(
+            "if1",
+            "if_neuron",
+            ["bn"],
+            {"reset": "subtract", "v0": 0.5},
+            {"threshold": np.abs(f(4))},
+        ),
         Node("gate", "maxpool_gate", ["if1"], pool),
-        Node("avg", "avgpool", ["gate"], {"kernel": (2, 2), "stride": (1, 1),
-                                          "padding": (0, 0, 1, 1), "ceil_mode": False,
-                                          "count_include_pad": True}),
+        Node(
+            "avg",
+            "avgpool",
+            ["gate"],
+            {
+                "kernel": (2, 2),
+                "stride": (1, 1),
+                "padding": (0, 0, 1, 1),
+                "ceil_mode": False,
+                "count_include_pad": True,
+            },
+        ),
         Node("max", "maxpool", ["avg"], {**pool, "ceil_mode": False}),
         Node("cat", "concat", ["max", "max"], {"axis": 1}),
         Node("gap", "global_avgpool", ["cat"]),
@@ -40,16 +63,22 @@ def snn_graph() -> Graph:
         Node("flat", "flatten", ["shape"]),
         Node("fc", "linear", ["flat"], {}, {"weight": f(3, 8), "bias": f(3)}),
         Node("clip", "clip", ["fc"], {"min": 0.0, "max": 6.0}),
-        Node("if2", "if_neuron", ["clip"], {"reset": "zero", "v0": 0.0},
-             {"threshold": np.ones(1, np.float32)}),
+        Node(
+            "if2",
+            "if_neuron",
+            ["clip"],
+            {"reset": "zero", "v0": 0.0},
+            {"threshold": np.ones(1, np.float32)},
+        ),
     ]
     return Graph(nodes, "x", (2, 9, 9), "if2", {"converted_by": "test", "timesteps": "32"})
 
 
 def assert_same_graph(a: Graph, b: Graph) -> None:
     assert (a.input_name, a.input_shape, a.output) == (b.input_name, b.input_shape, b.output)
-    assert [(n.name, n.op, n.inputs, n.attrs) for n in a.nodes] == \
-        [(n.name, n.op, n.inputs, n.attrs) for n in b.nodes]
+    assert [(n.name, n.op, n.inputs, n.attrs) for n in a.nodes] == [
+        (n.name, n.op, n.inputs, n.attrs) for n in b.nodes
+    ]
     for x, y in zip(a.nodes, b.nodes, strict=True):
         assert x.params.keys() == y.params.keys()
         for k in x.params:

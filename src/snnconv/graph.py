@@ -71,6 +71,8 @@ class GraphError(ValueError):
 
 @dataclass
 class Node:
+    """One operation: ``op`` from the vocabulary applied to the named ``inputs``."""
+
     name: str
     op: str
     inputs: list[str]
@@ -80,6 +82,8 @@ class Node:
 
 @dataclass
 class Graph:
+    """A network as nodes in topological order, with its per-sample input shape."""
+
     nodes: list[Node]
     input_name: str
     input_shape: tuple[int, ...]

@@ -26,6 +26,10 @@ def demo_cmd(timesteps, output, json_path, force):
     Runs offline in well under a minute: a residual CNN (conv, batch norm, residual add,
     pooling) trained on scikit-learn's 8×8 digits, calibrated on the training split and
     simulated on the 500 test images.
+
+    \b
+    Example:
+      snnconv demo -T 16 -o digits.snn.onnx --json demo.json
     """
     check_outputs(output, json_path, force=force)
     path = asset_path(DEMO_MODEL)

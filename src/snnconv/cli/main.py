@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from rich.markup import escape
 
 from snnconv import __version__
 from snnconv.cli.common import err_console
@@ -23,6 +24,7 @@ def cli() -> None:
     snnconv convert model.onnx --calib-data SPEC     ANN -> model.snn.onnx
     snnconv simulate model.snn.onnx --data SPEC -T 32
     snnconv validate model.snn.onnx --data SPEC --min-accuracy 0.9   (CI gate)
+    snnconv export model.snn.onnx --format nir -o model.nir
 
     Exit codes: 0 ok, 1 a validation limit crossed, 2 bad input or usage.
     """
@@ -31,11 +33,12 @@ def cli() -> None:
 def _register() -> None:
     from snnconv.cli.convert_cmd import convert_cmd
     from snnconv.cli.demo_cmd import demo_cmd
+    from snnconv.cli.export_cmd import export_cmd
     from snnconv.cli.inspect_cmd import inspect_cmd
     from snnconv.cli.simulate_cmd import simulate_cmd
     from snnconv.cli.validate_cmd import validate_cmd
 
-    for cmd in (demo_cmd, inspect_cmd, convert_cmd, simulate_cmd, validate_cmd):
+    for cmd in (demo_cmd, inspect_cmd, convert_cmd, simulate_cmd, validate_cmd, export_cmd):
         cli.add_command(cmd)
 
 
@@ -54,7 +57,7 @@ def main() -> None:
         err_console.print("aborted")
         sys.exit(130)
     except (InputError, GraphError) as e:
-        err_console.print(f"[red]error:[/red] {e}", highlight=False)
+        err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted; no partial output was written")

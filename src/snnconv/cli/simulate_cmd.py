@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 from rich.table import Table
 
+from snnconv.atomic import write_atomic
 from snnconv.cli.common import (
     check_outputs,
     console,
     data_options,
+    err_console,
     load_data,
     progress_bar,
     sim_settings,
@@ -20,9 +24,12 @@ from snnconv.data import Dataset, parse_normalize
 from snnconv.errors import InputError
 from snnconv.graph import SYNAPTIC_OPS, Graph
 from snnconv.load import load_model
+from snnconv.report.html import render_html
+from snnconv.report.plots import plot_paths, render_all, require_matplotlib, write_plots
 from snnconv.report.record import Report
 from snnconv.report.tables import fmt_count, fmt_joules, report_view
-from snnconv.simulate import SimulationSettings, simulate
+from snnconv.simulate import SimulationSettings, distributed, simulate
+from snnconv.simulate.distributed import is_main_process
 
 
 def load_snn(path: str) -> Graph:
@@ -48,7 +55,12 @@ def prepare(model: str, kw: dict) -> tuple[Graph, Dataset, SimulationSettings]:
 
 
 def run(snn: Graph, ds: Dataset, settings: SimulationSettings, label: str = "") -> Report:
-    with progress_bar(f"simulating {label}T={settings.timesteps}", len(ds.x)) as advance:
+    """Simulate with a progress bar (under torchrun: rank 0's shard, on rank 0 only)."""
+    world = distributed.world()
+    if world and not is_main_process():
+        return simulate(snn, ds.x, ds.y, settings, data_name=ds.name)
+    shown = len(ds.x) if world is None else len(range(len(ds.x))[world.shard(len(ds.x))])
+    with progress_bar(f"simulating {label}T={settings.timesteps}", shown) as advance:
         return simulate(snn, ds.x, ds.y, settings, data_name=ds.name, progress=advance)
 
 
@@ -130,7 +142,14 @@ def sweep_table(sweep: dict) -> Table:
 @data_options
 @simulation_options
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON.")
-@click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
+@click.option(
+    "--plot",
+    "plot_dir",
+    metavar="DIR",
+    help="Write PNG plots (accuracy by timestep, spikes, energy per layer) into DIR.",
+)
+@click.option("--html", "html_path", metavar="PATH", help="Write a self-contained HTML report.")
+@click.option("--force", is_flag=True, help="Overwrite existing --json/--plot/--html files.")
 @click.option("--no-layers", is_flag=True, help="Leave out the per-layer table.")
 @click.option(
     "--sweep-hybrid",
@@ -145,22 +164,59 @@ def sweep_table(sweep: dict) -> Table:
     show_default=True,
     help="Boundary kind used by --sweep-hybrid.",
 )
-def simulate_cmd(model, json_path, force, no_layers, sweep_hybrid, boundary, **kw):
+def simulate_cmd(
+    model, json_path, plot_dir, html_path, force, no_layers, sweep_hybrid, boundary, **kw
+):
     """Simulate a converted SNN for T timesteps and report accuracy, spikes and energy.
 
     \b
     Example:
       snnconv simulate model.snn.onnx --data mnist:/data/fashion-mnist --timesteps 32 \\
-          --json report.json
+          --json report.json --plot plots/ --html report.html
     """
+    check_visual_outputs(plot_dir, html_path, force)
     check_outputs(json_path, force=force)
     if sweep_hybrid:
+        if plot_dir or html_path:
+            raise InputError("--plot and --html draw one simulation; leave them out of a sweep")
         sweep = hybrid_sweep(*prepare(model, kw), boundary)
+        if not is_main_process():
+            return
         console.print(sweep_table(sweep))
         if json_path:
             write_json(json_path, sweep, force)
         return
     report = run_simulation(model, kw)
+    if not is_main_process():
+        return
     console.print(report_view(report, layers=not no_layers))
     if json_path:
         write_json(json_path, report.to_dict(), force)
+    write_visuals(report, plot_dir, html_path, force)
+
+
+def check_visual_outputs(plot_dir: str | None, html_path: str | None, force: bool) -> None:
+    """Before simulating: matplotlib is there, and no output would be overwritten unasked."""
+    if not (plot_dir or html_path):
+        return
+    require_matplotlib()
+    if plot_dir:
+        if Path(plot_dir).exists() and not Path(plot_dir).is_dir():
+            raise InputError(f"--plot {plot_dir} is a file; give a folder")
+        if not Path(plot_dir).parent.exists():
+            raise InputError(f"--plot: folder {Path(plot_dir).parent} does not exist")
+        if Path(plot_dir).is_dir():
+            check_outputs(*(str(p) for p in plot_paths(plot_dir)), force=force)
+    check_outputs(html_path, force=force)
+
+
+def write_visuals(report: Report, plot_dir: str | None, html_path: str | None, force) -> None:
+    if not (plot_dir or html_path):
+        return
+    pngs = render_all(report)
+    if plot_dir:
+        write_plots(plot_dir, pngs, force=force)
+        err_console.print(f"wrote {len(pngs)} plots to {plot_dir}")
+    if html_path:
+        write_atomic(html_path, render_html(report, pngs).encode(), force=force)
+        err_console.print(f"wrote {html_path}")

@@ -8,6 +8,7 @@ from snnconv.errors import InputError
 
 
 def check_images(x: np.ndarray, input_shape: tuple[int, ...], data_name: str) -> None:
+    """Raise ``InputError`` unless ``x`` holds images of the model's input shape."""
     if tuple(x.shape[1:]) != tuple(input_shape):
         raise InputError(
             f"{data_name}: images have shape {tuple(x.shape[1:])} but the model takes "
@@ -16,6 +17,7 @@ def check_images(x: np.ndarray, input_shape: tuple[int, ...], data_name: str) ->
 
 
 def check_labels(y: np.ndarray, num_classes: int, data_name: str) -> None:
+    """Raise ``InputError`` unless ``y`` holds integer labels below ``num_classes``."""
     bad = np.flatnonzero((y < 0) | (y >= num_classes))
     if bad.size:
         raise InputError(

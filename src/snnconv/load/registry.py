@@ -41,4 +41,5 @@ def lookup(domain: str, op_type: str) -> Handler | None:
 
 
 def known_domains() -> set[str]:
+    """The ONNX domains some handler is registered for."""
     return {d for d, _ in HANDLERS}

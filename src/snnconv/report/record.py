@@ -27,6 +27,8 @@ class LayerRecord:
 
 @dataclass
 class Energy:
+    """Energy per image of the ANN and the SNN under one preset (joules)."""
+
     preset: str
     source: str
     mac_joules: float
@@ -40,6 +42,8 @@ class Energy:
 
 @dataclass
 class Throughput:
+    """How fast the SNN was simulated (wall clock of the simulation loop)."""
+
     images_per_s: float
     image_steps_per_s: float
     seconds: float
@@ -47,6 +51,8 @@ class Throughput:
 
 @dataclass
 class Report:
+    """Everything one simulation measured; ``to_json`` is the stable, versioned report."""
+
     model: str
     data: str
     images: int

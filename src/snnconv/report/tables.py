@@ -14,6 +14,7 @@ def fmt_joules(j: float) -> str:
 
 
 def fmt_count(n: float) -> str:
+    """A count with a k/M/G suffix, for tables."""
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
             return f"{n / scale:.2f}{unit}"
@@ -21,10 +22,12 @@ def fmt_count(n: float) -> str:
 
 
 def pct(a: float) -> str:
+    """A fraction in [0, 1] as a percentage with two decimals."""
     return f"{100 * a:.2f} %"
 
 
 def summary_table(r: Report) -> Table:
+    """The headline numbers: accuracy, drop, spikes, synops, energy, throughput."""
     t = Table(title=f"SNN simulation · {r.images} images · T = {r.timesteps}", show_header=False)
     t.add_column(style="bold")
     t.add_column(justify="right")
@@ -79,6 +82,7 @@ def accuracy_table(r: Report) -> Table:
 
 
 def layer_table(r: Report) -> Table:
+    """One row per neuron or synaptic layer."""
     t = Table(title="Per layer")
     columns = [
         "layer",
@@ -117,6 +121,7 @@ def _opt(value, fmt) -> str:
 
 
 def report_view(r: Report, *, layers: bool = True) -> Group:
+    """The tables of a report, ready for ``console.print``."""
     parts = [summary_table(r), accuracy_table(r)]
     if layers:
         parts.append(layer_table(r))

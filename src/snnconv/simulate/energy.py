@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class EnergyPreset:
+    """Energy per operation of one technology, with the source of its numbers."""
+
     name: str
     mac_joules: float  # one multiply-accumulate
     ac_joules: float  # one accumulate (a spike delivered to one synapse)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from snnconv.data.fit import check_images, check_labels
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.report.record import Energy, LayerRecord, Report, Throughput
+from snnconv.simulate import distributed
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import PRESETS
 from snnconv.simulate.engine import Counts, Simulator
@@ -25,6 +26,8 @@ SCHEDULES = ("layer", "step")
 
 @dataclass(frozen=True)
 class SimulationSettings:
+    """How to simulate: length T, input encoding, schedule, batch, device, energy preset."""
+
     timesteps: int = 32
     encoding: str = "direct"
     schedule: str = "layer"  # "layer": time folded into the batch; "step": one step at a time
@@ -58,11 +61,21 @@ def simulate(
     data_name: str = "",
     progress: Callable[[int], None] | None = None,
 ) -> Report:
-    """Run the SNN (and its ANN twin, on the same images) and count everything."""
+    """Run the SNN (and its ANN twin, on the same images) and count everything.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) each process simulates its shard of the images and
+    every process returns the report of the whole set (see ``snnconv.simulate.distributed``).
+    """
     settings.check()
     if len(x) == 0:
         raise InputError(f"{data_name or 'data'}: no images to simulate")
     check_images(x, snn.input_shape, data_name or "data")
+    world = distributed.world()
+    if world:
+        device = distributed.local_device(settings.device, world)
+        settings = replace(settings, device=device, seed=settings.seed + world.rank)
+        distributed.init(device)
+        x, y = x[world.shard(len(x))], y[world.shard(len(y))]
     sim = Simulator(snn, settings.device)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
@@ -90,6 +103,10 @@ def simulate(
         ann_correct += int((out.argmax(1).cpu() == yb).sum())
         if progress:
             progress(len(xb))
+    if world:
+        total, ann_correct, sim_seconds = distributed.all_reduce(
+            total, ann_correct, sim_seconds, sim.neurons, sim.synaptic, settings.device
+        )
     return _report(snn, sim, total, ann_correct, sim_seconds, settings, data_name)
 
 

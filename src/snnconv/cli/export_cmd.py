@@ -1,0 +1,44 @@
+"""snnconv export: write a converted SNN in another ecosystem's format (NIR)."""
+
+from __future__ import annotations
+
+import click
+from rich.markup import escape
+
+from snnconv.cli.common import err_console
+from snnconv.cli.simulate_cmd import load_snn
+
+FORMATS = ("nir",)
+
+
+@click.command("export")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="nir", show_default=True)
+@click.option("-o", "--output", required=True, metavar="PATH", help="The file to write.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@click.option(
+    "--approximate",
+    is_flag=True,
+    help="Export v0 != 0 and reset by subtraction as NIR's v0 = 0, reset to zero (inexact).",
+)
+def export_cmd(model, fmt, output, force, approximate):
+    """Export a converted SNN to NIR, for other simulators and neuromorphic chips.
+
+    Spike amplitudes (thresholds) are folded into the next layers' weights and neuron bias
+    currents into the preceding layer's bias, so the NIR graph computes what snnconv
+    simulates. Needs `pip install 'snnconv[nir]'`.
+
+    \b
+    Example:
+      snnconv convert model.onnx --calib-data digits --reset zero --v0 0 --maxpool avg \\
+          -o model.snn.onnx
+      snnconv export model.snn.onnx --format nir -o model.nir
+    """
+    from snnconv.atomic import check_writable
+    from snnconv.export.nir import write_nir
+
+    check_writable(output, force=force)
+    notes = write_nir(load_snn(model), output, force=force, approximate=approximate)
+    for note in notes:
+        err_console.print(f"[yellow]approximated:[/yellow] {escape(note)}", highlight=False)
+    err_console.print(f"wrote {output}")

@@ -1,0 +1,1 @@
+"""Export a converted SNN to other ecosystems' formats (NIR)."""

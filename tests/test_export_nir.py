@@ -1,0 +1,185 @@
+"""NIR export: the exported graph computes what snnconv simulates, or export refuses clearly."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from nets import graph_of, inputs
+
+from snnconv.cli.main import main
+from snnconv.convert import ConversionSettings, convert
+from snnconv.errors import InputError
+from snnconv.save import save_onnx
+from snnconv.simulate import Simulator
+
+nir = pytest.importorskip("nir")
+from snnconv.export.nir import to_nir, write_nir  # noqa: E402
+
+EXACT = ConversionSettings(maxpool="avg", reset="zero", v0=0.0, calibration_images=32)
+
+
+@pytest.fixture(scope="module")
+def snns():
+    out = {}
+    for kind in ("vgg", "residual", "strided"):
+        g = graph_of(kind)
+        out[kind] = convert(g, inputs(g.input_shape, 32), EXACT, batch_size=32)
+    return out
+
+
+def _run_nir(graph, x: np.ndarray, timesteps: int) -> np.ndarray:
+    """A reference discrete-time NIR interpreter (dt = 1): predictions per step, (T, B)."""
+    order, done = [], {"input"}
+    preds = {n: [s for s, t in graph.edges if t == n] for n in graph.nodes}
+    while len(order) < len(graph.nodes) - 1:
+        for n in graph.nodes:
+            if n not in done and all(p in done for p in preds[n]):
+                order.append(n)
+                done.add(n)
+    v: dict[str, torch.Tensor] = {}
+    acc, out = 0, []
+    xt = torch.as_tensor(x)
+    for _ in range(timesteps):
+        val = {"input": xt}
+        for n in order:
+            node, inp = graph.nodes[n], sum(val[p] for p in preds[n])
+            if isinstance(node, nir.Conv2d):
+                y = F.conv2d(
+                    inp,
+                    torch.as_tensor(node.weight),
+                    torch.as_tensor(node.bias),
+                    node.stride,
+                    node.padding,
+                    node.dilation,
+                    node.groups,
+                )
+            elif isinstance(node, nir.Affine):
+                y = inp @ torch.as_tensor(node.weight).T + torch.as_tensor(node.bias)
+            elif isinstance(node, nir.AvgPool2d):
+                y = F.avg_pool2d(
+                    inp, tuple(node.kernel_size), tuple(node.stride), tuple(node.padding)
+                )
+            elif isinstance(node, nir.Flatten):
+                y = inp.flatten(1)
+            elif isinstance(node, nir.Scale):
+                y = inp * torch.as_tensor(node.scale)
+            elif isinstance(node, nir.IF):
+                m = v.get(n, 0) + torch.as_tensor(node.r) * inp
+                y = (m >= torch.as_tensor(node.v_threshold)).float()  # snnconv fires on >=
+                v[n] = m * (1 - y) + torch.as_tensor(node.v_reset) * y
+            elif isinstance(node, nir.Output):
+                y = inp
+            else:
+                raise AssertionError(type(node))
+            val[n] = y
+        acc = acc + val["output"]
+        out.append(acc.argmax(1))
+    return torch.stack(out).numpy()
+
+
+@pytest.mark.parametrize("kind", ["vgg", "residual", "strided"])
+def test_nir_graph_predicts_like_the_snn(snns, kind):
+    snn, T = snns[kind], 12
+    graph, notes = to_nir(snn)
+    assert notes == []
+    x = inputs(snn.input_shape, 40, seed=5)
+    y = np.zeros(len(x), np.int64)
+    ref = _run_nir(graph, x, T)
+    # snnconv's correct count for label c is how many predictions equal c: compare per class.
+    for c in range(3):
+        counts, _ = Simulator(snn).run(torch.as_tensor(x), torch.as_tensor(y + c), T)
+        assert counts.correct_per_step.tolist() == (ref == c).sum(1).tolist()
+
+
+def test_file_round_trip_kinds_edges_and_scaled_weights(snns, tmp_path):
+    snn = snns["vgg"]
+    path = tmp_path / "m.nir"
+    write_nir(snn, path)
+    back = nir.read(path)
+    kinds = {k: type(v).__name__ for k, v in back.nodes.items()}
+    assert kinds["input"] == "Input" and kinds["output"] == "Output"
+    assert sorted(kinds.values()).count("IF") == 3
+    assert sorted(kinds.values()).count("Conv2d") == 2
+    assert ("0_Conv", "2_Relu") in back.edges and ("12_Gemm", "output") in back.edges
+    theta = float(snn.node("/2/Relu").params["threshold"][0])
+    w = snn.node("/4/Conv").params["weight"]
+    np.testing.assert_allclose(back.nodes["4_Conv"].weight, w * theta, rtol=1e-6)
+    # The first neuron's bias current moved into the conv before it.
+    conv0 = snn.node("/0/Conv").params["bias"] + snn.node("/2/Relu").params.get("bias", 0)
+    np.testing.assert_allclose(back.nodes["0_Conv"].bias, conv0, rtol=1e-6)
+    assert np.all(back.nodes["2_Relu"].v_threshold == np.float32(theta))
+    with pytest.raises(InputError, match="exists"):
+        write_nir(snn, path)
+
+
+def test_refuses_what_nir_cannot_express():
+    g = graph_of("vgg")
+    x = inputs(g.input_shape, 16)
+    gated = convert(
+        g, x, ConversionSettings(maxpool="gate", reset="zero", v0=0.0, calibrate="none")
+    )
+    with pytest.raises(InputError, match=r"/1/MaxPool|maxpool avg"):
+        to_nir(gated)
+    default = convert(g, x, ConversionSettings(maxpool="avg", calibrate="none"))
+    with pytest.raises(InputError, match=r"v0 = 0.5.*--v0 0.*--reset zero"):
+        to_nir(default)
+    _, notes = to_nir(default, approximate=True)
+    assert len(notes) == 3
+    cat = convert(graph_of("concat"), x, EXACT)
+    with pytest.raises(InputError, match="concat"):
+        to_nir(cat)
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    """Run the CLI in this process (fast); returns (exit code, stderr)."""
+    argv, stderr, err = sys.argv, sys.stderr, io.StringIO()
+    sys.argv, sys.stderr = ["snnconv", *args], err
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code
+    finally:
+        sys.argv, sys.stderr = argv, stderr
+    return code, err.getvalue()
+
+
+def test_cli_export(snns, tmp_path):
+    save_onnx(snns["residual"], tmp_path / "m.snn.onnx")
+    args = ("export", str(tmp_path / "m.snn.onnx"), "-o", str(tmp_path / "m.nir"))
+    code, err = _cli(*args)
+    assert code == 0, err
+    assert "Scale" in {type(n).__name__ for n in nir.read(tmp_path / "m.nir").nodes.values()}
+    code, err = _cli(*args)
+    assert code == 2 and "--force" in err
+
+
+@pytest.mark.slow
+def test_norse_runs_the_export_like_snnconv():
+    """An independent NIR simulator (norse, `pip install --no-deps norse nirtorch`) agrees.
+
+    norse 1.1 imports neither AvgPool2d nor Scale and applies nir.Flatten's dims to a
+    batched tensor, so this runs the MLP one image at a time.
+    """
+    norse = pytest.importorskip("norse.torch")
+    g = graph_of("mlp")
+    snn = convert(g, inputs(g.input_shape, 32), EXACT)
+    module = norse.from_nir(to_nir(snn)[0], dt=1.0)
+    x, T = torch.as_tensor(inputs(g.input_shape, 30, seed=3)), 10
+    preds = []
+    for i in range(len(x)):
+        state, acc, row = None, 0, []
+        for _ in range(T):
+            out, state = module(x[i : i + 1], state)
+            acc = acc + out
+            row.append(int(acc.argmax()))
+        preds.append(row)
+    preds = np.array(preds).T
+    for c in range(10):
+        counts, _ = Simulator(snn).run(x, torch.full((len(x),), c), T)
+        assert counts.correct_per_step.tolist() == (preds == c).sum(1).tolist()
