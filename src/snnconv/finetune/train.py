@@ -90,7 +90,13 @@ def finetune(
         history.accuracy.append(correct / len(x))
     trained = net.to_graph()
     trained.metadata["snnconv.finetune"] = json.dumps(
-        {**asdict(settings), "loss": str(settings.loss), "images": len(x), **asdict(history)},
+        {
+            **asdict(settings),
+            "loss": str(settings.loss),
+            "images": len(x),
+            "train_loss": history.loss,
+            "train_accuracy": history.accuracy,
+        },
         sort_keys=True,
     )
     return trained, history
