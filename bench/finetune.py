@@ -46,6 +46,12 @@ def measure(snn, test, batch_size: int) -> dict:
     }
 
 
+def _progress(name: str, part: dict) -> dict:
+    """Each part on stderr as it completes, so a long run shows its progress."""
+    print(name, json.dumps(part), file=sys.stderr, flush=True)
+    return part
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--cache-dir", type=Path, default=Path("out/models"))
@@ -78,8 +84,8 @@ def main() -> None:
         "seed": args.seed,
         "threads": args.threads,
         "convert_seconds": round(time.perf_counter() - t, 1),
-        "before": measure(snn, test, 250),
     }
+    result["before"] = _progress("before", measure(snn, test, 250))
     for name in args.losses.split(","):
         settings = FinetuneSettings(
             epochs=args.epochs,
@@ -92,12 +98,15 @@ def main() -> None:
         t = time.perf_counter()
         trained, history = finetune(snn, train.x, train.y, settings)
         seconds = time.perf_counter() - t
-        result[f"after_{name}"] = {
-            **measure(trained, test, 250),
-            "train_loss": history.loss,
-            "train_accuracy": history.accuracy,
-            "finetune_seconds": round(seconds, 1),
-        }
+        result[f"after_{name}"] = _progress(
+            f"after_{name}",
+            {
+                **measure(trained, test, 250),
+                "train_loss": history.loss,
+                "train_accuracy": history.accuracy,
+                "finetune_seconds": round(seconds, 1),
+            },
+        )
     print(json.dumps(result, indent=2))
 
 

@@ -64,7 +64,6 @@ def finetune(
     return the trained SNN graph (its metadata records how) and the per-epoch history."""
     settings.check()
     _check_data(snn, x, y)
-    torch.manual_seed(settings.seed)
     device = torch.device(settings.device)
     net = SpikingNet(snn).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
