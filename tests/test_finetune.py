@@ -9,6 +9,7 @@ import torch
 from nets import graph_of, inputs
 
 from snnconv.convert import ConversionSettings, convert
+from snnconv.convert.hybrid import make_hybrid
 from snnconv.errors import InputError
 from snnconv.finetune import FinetuneSettings, Loss, SpikingNet, evaluate, finetune, parse_loss
 from snnconv.finetune.losses import stochmax
@@ -141,3 +142,10 @@ def test_parse_loss():
     assert parse_loss("stochmax") == Loss("stochmax", 0.5)
     assert parse_loss("stochmax:0.25") == Loss("stochmax", 0.25)
     assert parse_loss("ce") == Loss("ce")
+
+
+def test_hybrid_networks_are_refused_by_name():
+    snn, _, _ = _snn("mlp")
+    neuron = next(n.name for n in snn if n.op == "if_neuron")
+    with pytest.raises(InputError, match="hybrid"):
+        SpikingNet(make_hybrid(snn, neuron))

@@ -18,14 +18,16 @@ import torch
 from torch import nn
 
 from snnconv import ops
+from snnconv.errors import InputError
 from snnconv.finetune.surrogate import spike
-from snnconv.graph import Graph, Node
+from snnconv.graph import ANN_OPS, Graph, Node
 
 TRAINABLE = {
     "conv": ("weight", "bias"),
     "linear": ("weight", "bias"),
     "if_neuron": ("threshold", "bias"),
 }
+SUPPORTED = ANN_OPS | {"if_neuron", "maxpool_gate"}
 #: Thresholds are kept at or above this (training could push them to zero or below).
 MIN_THRESHOLD = 1e-3
 
@@ -38,7 +40,13 @@ class SpikingNet(nn.Module):
         super().__init__()
         graph.validate()
         if not graph.is_snn:
-            raise ValueError("SpikingNet needs an SNN graph (with if_neuron nodes)")
+            raise InputError("fine-tuning needs an SNN graph (with if_neuron nodes)")
+        hybrid = [n.name for n in graph if n.op not in SUPPORTED]
+        if hybrid:
+            raise InputError(
+                f"node {hybrid[0]!r} ({graph.node(hybrid[0]).op}): fine-tuning does not support "
+                "hybrid ANN-SNN networks yet; fine-tune the all-spiking SNN, then cut it"
+            )
         self.graph = graph.copy()
         self.params = nn.ParameterDict()
         self._keys: dict[tuple[str, str], str] = {}
