@@ -24,6 +24,7 @@ def cli() -> None:
     snnconv convert model.onnx --calib-data SPEC     ANN -> model.snn.onnx
     snnconv simulate model.snn.onnx --data SPEC -T 32
     snnconv validate model.snn.onnx --data SPEC --min-accuracy 0.9   (CI gate)
+    snnconv finetune model.snn.onnx --data SPEC -T 4 --loss stochmax -o ft.snn.onnx
     snnconv export model.snn.onnx --format nir -o model.nir
 
     Exit codes: 0 ok, 1 a validation limit crossed, 2 bad input or usage.
@@ -34,11 +35,20 @@ def _register() -> None:
     from snnconv.cli.convert_cmd import convert_cmd
     from snnconv.cli.demo_cmd import demo_cmd
     from snnconv.cli.export_cmd import export_cmd
+    from snnconv.cli.finetune_cmd import finetune_cmd
     from snnconv.cli.inspect_cmd import inspect_cmd
     from snnconv.cli.simulate_cmd import simulate_cmd
     from snnconv.cli.validate_cmd import validate_cmd
 
-    for cmd in (demo_cmd, inspect_cmd, convert_cmd, simulate_cmd, validate_cmd, export_cmd):
+    for cmd in (
+        demo_cmd,
+        inspect_cmd,
+        convert_cmd,
+        simulate_cmd,
+        validate_cmd,
+        finetune_cmd,
+        export_cmd,
+    ):
         cli.add_command(cmd)
 
 

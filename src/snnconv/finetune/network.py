@@ -1,0 +1,156 @@
+"""A converted SNN graph as a differentiable torch module, unrolled over T steps.
+
+It computes what the engine (``snnconv.simulate``) computes, with the same kernels and the
+same order of float operations, but keeps the autograd graph so the loss can be
+back-propagated through time. The engine stays the inference path; this module is for
+training, and ``to_graph`` hands the trained parameters back as a normal SNN graph.
+
+Trained: conv/linear weights and biases, neuron thresholds (per layer or per channel, as in
+the graph) and neuron biases where the graph has them. Fixed: everything else (a leftover
+``affine``, pooling, wiring). Max-pool gates pick each window's input by its running spike
+count (no gradient through the choice) and pass the gradient to the value they picked.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from snnconv import ops
+from snnconv.errors import InputError
+from snnconv.finetune.surrogate import spike
+from snnconv.graph import ANN_OPS, Graph, Node
+
+TRAINABLE = {
+    "conv": ("weight", "bias"),
+    "linear": ("weight", "bias"),
+    "if_neuron": ("threshold", "bias"),
+}
+SUPPORTED = ANN_OPS | {"if_neuron", "maxpool_gate"}
+#: Thresholds are kept at or above this (training could push them to zero or below).
+MIN_THRESHOLD = 1e-3
+
+
+class SpikingNet(nn.Module):
+    """``forward(x, timesteps)`` returns the output membrane V(t) for t = 1..T, (T, B, K);
+    the logits are ``V(T) / T``. Input is direct (the image is the current at every step)."""
+
+    def __init__(self, graph: Graph):
+        super().__init__()
+        graph.validate()
+        if not graph.is_snn:
+            raise InputError("fine-tuning needs an SNN graph (with if_neuron nodes)")
+        hybrid = [n.name for n in graph if n.op not in SUPPORTED]
+        if hybrid:
+            raise InputError(
+                f"node {hybrid[0]!r} ({graph.node(hybrid[0]).op}): fine-tuning does not support "
+                "hybrid ANN-SNN networks yet; fine-tune the all-spiking SNN, then cut it"
+            )
+        self.graph = graph.copy()
+        self.params = nn.ParameterDict()
+        self._keys: dict[tuple[str, str], str] = {}
+        for i, node in enumerate(self.graph):
+            for k in TRAINABLE.get(node.op, ()):
+                if k in node.params:
+                    key = f"n{i}_{k}"
+                    self.params[key] = nn.Parameter(
+                        torch.tensor(node.params[k], dtype=torch.float32)
+                    )
+                    self._keys[(node.name, k)] = key
+        self._last_use = {name: i for i, n in enumerate(self.graph) for name in n.inputs}
+
+    def _p(self, node: Node, key: str) -> torch.Tensor | None:
+        k = self._keys.get((node.name, key))
+        return None if k is None else self.params[k]
+
+    def threshold(self, node: Node) -> torch.Tensor:
+        return self._p(node, "threshold").clamp(min=MIN_THRESHOLD)
+
+    def forward(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+        values: dict[str, tuple[torch.Tensor, bool]] = {self.graph.input_name: (x, True)}
+        for i, node in enumerate(self.graph):
+            args = [values[n] for n in node.inputs]
+            if node.op == "if_neuron":
+                values[node.name] = (self._neuron(node, *args[0], timesteps), False)
+            elif node.op == "maxpool_gate":
+                values[node.name] = (
+                    self._gate(node, _expand(args[0], timesteps), timesteps),
+                    False,
+                )
+            elif all(static for _, static in args):
+                values[node.name] = (self._kernel(node, [d for d, _ in args]), True)
+            else:
+                data = [_expand(a, timesteps) for a in args]
+                values[node.name] = (self._kernel(node, data), False)
+            for name in node.inputs:
+                if self._last_use.get(name) == i and name != self.graph.output:
+                    values.pop(name, None)
+        out = _expand(values[self.graph.output], timesteps)
+        return _running_sum(out.reshape(timesteps, len(x), -1))
+
+    def _kernel(self, node: Node, data: list[torch.Tensor]) -> torch.Tensor:
+        if node.op == "conv":
+            return ops.conv(node, data[0], self._p(node, "weight"), self._p(node, "bias"))
+        if node.op == "linear":
+            return ops.linear(node, data[0], self._p(node, "weight"), self._p(node, "bias"))
+        return ops.run_node(node, data)
+
+    def _neuron(self, node: Node, data: torch.Tensor, static: bool, steps: int) -> torch.Tensor:
+        """Integrate and fire as the engine does; the output is spike × threshold."""
+        theta = _channel(self.threshold(node), data)
+        shape = tuple(data.shape[1:])
+        batch = data.shape[0] if static else data.shape[0] // steps
+        current = data if static else data.view((steps, batch) + shape)
+        bias = self._p(node, "bias")
+        if bias is not None:
+            current = current + _channel(bias, data)
+        v = (node.attrs["v0"] * theta).expand((batch,) + shape)
+        subtract = node.attrs["reset"] == "subtract"
+        out = []
+        for t in range(steps):
+            v = v + (current if static else current[t])
+            s = spike(v, theta)
+            o = s * theta
+            out.append(o)
+            v = v - o if subtract else v * (1.0 - s)
+        return torch.stack(out).flatten(0, 1)
+
+    def _gate(self, node: Node, data: torch.Tensor, steps: int) -> torch.Tensor:
+        """Per window, the input with the highest running count so far."""
+        with torch.no_grad():
+            seq = data.detach().view((steps, -1) + tuple(data.shape[1:]))
+            score = _running_sum(seq).flatten(0, 1)
+            idx = ops.maxpool_indices(node, score)
+        return ops.gather_windows(node, data, idx)
+
+    def to_graph(self) -> Graph:
+        """The SNN graph with the trained parameters (thresholds clamped positive)."""
+        g = self.graph.copy()
+        for (name, k), key in self._keys.items():
+            value = self.params[key].detach().cpu()
+            if k == "threshold":
+                value = value.clamp(min=MIN_THRESHOLD)
+            g.node(name).params[k] = value.numpy().astype(np.float32)
+        return g
+
+
+def _expand(value: tuple[torch.Tensor, bool], steps: int) -> torch.Tensor:
+    data, static = value
+    if not static:
+        return data
+    return data.unsqueeze(0).expand((steps,) + tuple(data.shape)).flatten(0, 1)
+
+
+def _running_sum(seq: torch.Tensor) -> torch.Tensor:
+    """Prefix sums over time, one float32 step at a time (as the engine adds them)."""
+    acc = seq[0]
+    out = [acc]
+    for t in range(1, len(seq)):
+        acc = acc + seq[t]
+        out.append(acc)
+    return torch.stack(out)
+
+
+def _channel(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return p.reshape((1, -1) + (1,) * (like.dim() - 2)) if p.numel() > 1 else p.reshape(())
