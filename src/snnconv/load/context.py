@@ -8,6 +8,7 @@ import torch
 
 from snnconv.errors import InputError
 from snnconv.graph import GraphError, Node
+from snnconv.load.limits import check_size
 from snnconv.ops import shaped
 
 
@@ -107,6 +108,8 @@ class Context:
         params = {k: np.array(v, dtype=np.float32, order="C") for k, v in (params or {}).items()}
         node = Node(name, op, list(inputs), dict(attrs or {}), params)
         self._meta[name] = self._meta_forward(node)
+        where = f"{self.source}: node {name!r}'s output (one image)"
+        check_size(self._meta[name].shape[1:], 4, where)
         self.nodes.append(node)
         self._by_name[name] = node
         self.bind(self.node.output[0], name)
@@ -118,7 +121,10 @@ class Context:
             return shaped(node, xs)
         except (RuntimeError, ValueError, GraphError) as e:
             shapes = [tuple(x.shape[1:]) for x in xs]
-            raise self.error(f"cannot apply to input shape(s) {shapes}: {e}") from None
+            params = ", ".join(f"{k} {v.shape}" for k, v in node.params.items())
+            raise self.error(
+                f"cannot apply to input shape(s) {shapes}{' with ' + params if params else ''}: {e}"
+            ) from None
 
     def bind(self, tensor: str, ir_name: str) -> None:
         """Let ONNX ``tensor`` stand for IR node ``ir_name`` (its producer or an alias)."""

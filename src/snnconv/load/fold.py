@@ -7,11 +7,14 @@ which lets ``Shape -> Gather -> Unsqueeze -> Concat -> Reshape`` chains fold to 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
+
+from snnconv.load.limits import check_size
 
 #: Stand-in for a symbolic batch size inside folded shape tensors.
 BATCH = 1_000_000_007
@@ -62,6 +65,7 @@ def _constant(a, xs):
 @folds("ConstantOfShape")
 def _constant_of_shape(a, xs):
     value = np.asarray(a.get("value", np.zeros(1, np.float32))).reshape(-1)
+    check_size(xs[0], value.dtype.itemsize, "the constant")
     return [np.full(tuple(int(d) for d in xs[0]), value[0], dtype=value.dtype)]
 
 
@@ -184,4 +188,7 @@ def _slice(a, xs):
 @folds("Range")
 def _range(a, xs):
     start, limit, delta = (np.asarray(v).item() for v in xs)
+    if delta == 0:
+        raise ValueError("Range with delta 0")
+    check_size([max(0, math.ceil((limit - start) / delta))], xs[0].dtype.itemsize, "the range")
     return [np.arange(start, limit, delta, dtype=xs[0].dtype)]

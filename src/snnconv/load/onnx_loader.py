@@ -20,6 +20,7 @@ from snnconv.graph import Graph, GraphError
 from snnconv.load import handlers  # noqa: F401  (registers the op handlers)
 from snnconv.load.context import Context, Unsupported
 from snnconv.load.fold import FOLDERS, attrs_of
+from snnconv.load.limits import check_size
 from snnconv.load.registry import SNN_DOMAIN, known_domains, lookup
 from snnconv.load.verify import verify_graph
 
@@ -119,6 +120,12 @@ def _opset(model: onnx.ModelProto, name: str) -> int:
             f"{name}: ONNX opset {version} is too old (snnconv reads opset {MIN_OPSET}+); "
             "upgrade it with onnx.version_converter or re-export the model"
         )
+    newest = onnx.defs.onnx_opset_version()
+    if version > newest:
+        raise InputError(
+            f"{name}: ONNX opset {version} is newer than the newest this installation knows "
+            f"({newest}); re-export the model at opset {newest} or lower, or upgrade onnx"
+        )
     known = known_domains()
     for node in model.graph.node:
         domain = "" if node.domain == "ai.onnx" else node.domain
@@ -182,6 +189,7 @@ def _graph_input(graph: onnx.GraphProto, name: str) -> tuple[str, tuple[int, ...
                 "export the model with a fixed input shape (only the batch axis may vary)"
             )
         shape.append(int(d.dim_value))
+    check_size(shape, 4, f"{name}: input {inp.name!r} (one image)")
     batch = int(dims[0].dim_value) if dims[0].HasField("dim_value") else None
     return inp.name, tuple(shape), batch
 
@@ -210,14 +218,37 @@ def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str
         dict(uses),
         reserved=set(onnx_names),
     )
+    _check_tensor_attributes(g, name)
     for t in g.initializer:
-        ctx.consts[t.name] = numpy_helper.to_array(t)
+        ctx.consts[t.name] = _to_array(t, f"{name}: initializer {t.name!r}")
     unsupported, reasons = _walk(ctx, order, onnx_names)
     if unsupported:
         hint = "\n".join(reasons + [_UNSUPPORTED_HINT])
         raise UnsupportedOpsError(unsupported, hint=hint)
     graph = _finish(ctx, model, input_shape)
     return graph, {k: v for k, v in ctx.onnx_of.items() if k in {n.name for n in graph.nodes}}
+
+
+def _to_array(t: onnx.TensorProto, what: str) -> np.ndarray:
+    """The values of ``t``, its declared size checked before numpy allocates it."""
+    itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize if t.data_type else 1
+    check_size(t.dims, itemsize, what)
+    try:
+        return numpy_helper.to_array(t)
+    except (ValueError, TypeError) as e:
+        raise InputError(
+            f"{what} declares shape {tuple(t.dims)} but its data does not fit it ({e}); "
+            "the file is corrupt or was edited"
+        ) from None
+
+
+def _check_tensor_attributes(g: onnx.GraphProto, name: str) -> None:
+    """Constant-like nodes carry tensors in attributes; check their sizes before parsing."""
+    for node in g.node:
+        for a in node.attribute:
+            if a.type == onnx.AttributeProto.TENSOR:
+                what = f"{name}: node {node.name or node.op_type!r} ({node.op_type}) attribute "
+                _to_array(a.t, what + repr(a.name))
 
 
 def _walk(ctx: Context, order: list, onnx_names: Counter) -> tuple[list, list[str]]:
