@@ -22,6 +22,7 @@ from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import RESETS
 from snnconv.data import parse_normalize
+from snnconv.data.fit import check_images
 from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
 
@@ -142,6 +143,7 @@ def convert_cmd(
         normalize=parse_normalize(normalize) if normalize else None,
         limit=calib_limit,
     )
+    check_images(ds.x, graph.input_shape, f"--calib-data {calib_data}")
     with stage_progress() as report:
         snn = convert(graph, ds.x, settings, batch_size=batch_size, progress=report)
     if normalize:

@@ -20,6 +20,7 @@ from snnconv.simulate import distributed
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import PRESETS
 from snnconv.simulate.engine import Counts, Simulator
+from snnconv.simulate.memory import check_fits
 
 SCHEDULES = ("layer", "step")
 
@@ -76,6 +77,8 @@ def simulate(
         settings = replace(settings, device=device, seed=settings.seed + world.rank)
         distributed.init(device)
         x, y = x[world.shard(len(x))], y[world.shard(len(y))]
+    batch = min(settings.batch_size, len(x))
+    check_fits(snn, settings.timesteps, batch, settings.schedule, settings.device)
     sim = Simulator(snn, settings.device)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
