@@ -63,8 +63,8 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(2)
-    except click.exceptions.Abort:
-        err_console.print("aborted")
+    except click.exceptions.Abort:  # click's form of Ctrl-C
+        err_console.print("interrupted; no partial output was written")
         sys.exit(130)
     except (InputError, GraphError) as e:
         err_console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
