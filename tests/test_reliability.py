@@ -104,11 +104,8 @@ def _subprocess_refusal(tmp_path: Path, case: str) -> None:
     _assert_refused(r.returncode, " ".join(r.stderr.split()), case, tmp_path)
 
 
-@pytest.mark.parametrize(
-    "case", ["random bytes", "input declared 1x2x100000x100000", "external data ../../etc/passwd"]
-)
-def test_hostile_onnx_in_a_real_process(tmp_path, case):
-    _subprocess_refusal(tmp_path, case)
+def test_hostile_onnx_in_a_real_process(tmp_path):
+    _subprocess_refusal(tmp_path, "input declared 1x2x100000x100000")
 
 
 @pytest.mark.slow
