@@ -81,7 +81,7 @@ def _onnx(net: nn.Module) -> bytes:
     return buf.getvalue()
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     depth=st.integers(1, 2),
     channels=st.lists(st.integers(2, 8), min_size=2, max_size=2),

@@ -166,8 +166,8 @@ def _data_cases(d: Path, tmp: Path) -> dict[str, tuple[str, str]]:
         "empty set": (f"npz:{tmp / 'empty.npz'}", "empty.npz"),
         "label outside the classes": (f"npz:{tmp / 'labels.npz'}", "label 99"),
         "wrong image shape": (f"npz:{tmp / 'shape.npz'}", "shape.npz"),
-        "folder where a file is expected": (f"npz:{tmp / 'folder.npz'}", "folder.npz"),
-        "file where a folder is expected": (f"mnist:{tmp / 'mnistfile'}", "mnistfile"),
+        "folder where a file is expected": (f"npz:{tmp / 'folder.npz'}", "folder.npz is a folder"),
+        "file where a folder is expected": (f"mnist:{tmp / 'mnistfile'}", "mnistfile is a file"),
         "unreadable file": (f"npz:{tmp / 'locked.npz'}", "locked.npz"),
     }
 

@@ -17,7 +17,8 @@ def load_npz(path_text: str) -> tuple[np.ndarray, np.ndarray]:
     path = Path(path_text)
     if not path.is_file():
         raise InputError(
-            f"npz dataset file {path} not found; expected an .npz holding arrays 'x' "
+            f"npz dataset file {path} {'is a folder' if path.is_dir() else 'not found'}; "
+            "expected an .npz holding arrays 'x' "
             "(N×C×H×W) and 'y' (N labels)"
         )
     try:

@@ -72,3 +72,8 @@ def check_normalize(normalize: tuple[float, float]) -> None:
         raise InputError(
             f"normalize (mean={mean}, std={std}): both must be finite and std must be > 0"
         )
+
+
+def missing(path) -> str:
+    """Why a dataset folder cannot be used: a file stands there, or nothing does."""
+    return "is a file, not a folder" if path.exists() else "not found"
