@@ -6,6 +6,7 @@ Shared by the CLI-level refusal tests (test_reliability.py) and the docs' table.
 from __future__ import annotations
 
 import numpy as np
+import onnx
 from onnx import TensorProto, helper, numpy_helper
 from onnx_models import old_style_model, tiny_model
 
@@ -86,6 +87,13 @@ def short_weight_data() -> bytes:
     return m.SerializeToString()
 
 
+def attribute_without_value() -> bytes:
+    # Found by fuzzing: one flipped byte left Conv's 'pads' with no type and no value.
+    m = tiny_model()
+    m.graph.node[0].attribute.append(onnx.AttributeProto(name="pads"))
+    return m.SerializeToString()
+
+
 def nan_weights() -> bytes:
     w = np.ones((2, 2, 1, 1), np.float32)
     w[1, 0, 0, 0] = np.nan
@@ -130,6 +138,7 @@ HOSTILE = {
     "ConstantOfShape 1x2x100000x100000": (huge_constant_of_shape, "GB"),
     "conv padding 50000 (80 GB activation)": (huge_activation, "GB"),
     "weight data shorter than declared": (short_weight_data, "does not fit"),
+    "attribute without a value": (attribute_without_value, "'pads' has no value"),
     "NaN weights": (nan_weights, "NaN"),
     "Inf weights": (inf_weights, "Inf"),
     "external data ../../etc/passwd": (external_data_escape, "outside the model's folder"),

@@ -36,7 +36,12 @@ def attrs_of(node: onnx.NodeProto) -> dict:
     """A node's attributes as plain Python values (strings decoded, tensors as arrays)."""
     out = {}
     for a in node.attribute:
-        v = onnx.helper.get_attribute_value(a)
+        try:
+            v = onnx.helper.get_attribute_value(a)
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"attribute {a.name!r} cannot be read ({e})") from None
+        if v is None:
+            raise ValueError(f"attribute {a.name!r} has no value (type {a.type})")
         if isinstance(v, bytes):
             v = v.decode("utf-8", "replace")
         elif isinstance(v, onnx.TensorProto):

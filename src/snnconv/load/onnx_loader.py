@@ -260,6 +260,10 @@ def _walk(ctx: Context, order: list, onnx_names: Counter) -> tuple[list, list[st
         unique = node.name and onnx_names[node.name] == 1 and node.name != ctx.input_name
         ctx.node_name = node.name if unique else ctx.unique(f"{node.op_type}_{i}")
         inputs = [t for t in node.input if t]
+        try:
+            attrs_of(node)
+        except ValueError as e:
+            raise ctx.error(f"malformed node: {e}") from None
         handler = lookup(node.domain, node.op_type)
         foldable = node.domain in ("", "ai.onnx") and node.op_type in FOLDERS
         if any(t in poisoned for t in inputs):
