@@ -94,6 +94,25 @@ def attribute_without_value() -> bytes:
     return m.SerializeToString()
 
 
+def conv_without_weight() -> bytes:
+    m = tiny_model()
+    del m.graph.node[0].input[1:]
+    return m.SerializeToString()
+
+
+def unknown_data_type() -> bytes:
+    m = tiny_model()
+    m.graph.initializer[0].data_type = 98
+    return m.SerializeToString()
+
+
+def wrong_bias_size() -> bytes:
+    m = tiny_model()
+    m.graph.node[0].input.append("b")
+    m.graph.initializer.append(numpy_helper.from_array(np.zeros(3, np.float32), "b"))
+    return m.SerializeToString()
+
+
 def nan_weights() -> bytes:
     w = np.ones((2, 2, 1, 1), np.float32)
     w[1, 0, 0, 0] = np.nan
@@ -139,6 +158,9 @@ HOSTILE = {
     "conv padding 50000 (80 GB activation)": (huge_activation, "GB"),
     "weight data shorter than declared": (short_weight_data, "does not fit"),
     "attribute without a value": (attribute_without_value, "'pads' has no value"),
+    "Conv without its weight input": (conv_without_weight, "too few inputs"),
+    "unknown tensor data type": (unknown_data_type, "unknown data type 98"),
+    "conv bias of the wrong size": (wrong_bias_size, "bias has 3 values for 2 output channels"),
     "NaN weights": (nan_weights, "NaN"),
     "Inf weights": (inf_weights, "Inf"),
     "external data ../../etc/passwd": (external_data_escape, "outside the model's folder"),

@@ -10,7 +10,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from onnx_models import old_style_model
+from onnx_models import old_style_model, tiny_model
 from torch import nn
 
 from snnconv.convert import ConversionSettings, convert
@@ -21,6 +21,7 @@ from snnconv.simulate import SimulationSettings, simulate
 pytestmark = pytest.mark.slow
 
 VALID = old_style_model()
+TINY = tiny_model().SerializeToString()
 
 
 @settings(max_examples=1000, deadline=None, suppress_health_check=list(HealthCheck))
@@ -29,11 +30,12 @@ VALID = old_style_model()
         st.tuples(st.integers(0, len(VALID) - 1), st.integers(0, 255)), min_size=1, max_size=8
     ),
     cut=st.one_of(st.none(), st.integers(1, len(VALID))),
+    tiny=st.booleans(),
 )
-def test_mutated_onnx_loads_or_gives_input_error(edits, cut):
-    data = bytearray(VALID)
+def test_mutated_onnx_loads_or_gives_input_error(edits, cut, tiny):
+    data = bytearray(TINY if tiny else VALID)
     for pos, value in edits:
-        data[pos] = value
+        data[pos % len(data)] = value
     try:
         load_onnx(bytes(data[:cut]))
     except InputError:  # UnsupportedOpsError included

@@ -99,6 +99,8 @@ def conv(ctx: Context, node) -> None:
     }
     if bias is None:
         bias = np.zeros(w.shape[0], np.float32)
+    if bias.size != w.shape[0]:
+        raise ctx.error(f"bias has {bias.size} values for {w.shape[0]} output channels")
     ctx.add("conv", [x], attrs, {"weight": w, "bias": bias.reshape(-1)})
 
 

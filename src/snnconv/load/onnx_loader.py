@@ -231,7 +231,10 @@ def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str
 
 def _to_array(t: onnx.TensorProto, what: str) -> np.ndarray:
     """The values of ``t``, its declared size checked before numpy allocates it."""
-    itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize if t.data_type else 1
+    try:
+        itemsize = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+    except KeyError:
+        raise InputError(f"{what} has an unknown data type {t.data_type}") from None
     check_size(t.dims, itemsize, what)
     try:
         return numpy_helper.to_array(t)
@@ -278,6 +281,11 @@ def _walk(ctx: Context, order: list, onnx_names: Counter) -> tuple[list, list[st
         else:
             try:
                 handler(ctx, node)
+            except IndexError:
+                raise ctx.error(
+                    f"malformed node: too few inputs ({len(node.input)}) or outputs "
+                    f"({len(node.output)}) for {node.op_type}"
+                ) from None
             except Unsupported as e:
                 unsupported.append((ctx.node_name, node.op_type))
                 reasons.append(f"{ctx.node_name}: {e}")

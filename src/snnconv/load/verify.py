@@ -75,7 +75,7 @@ def _session(model: onnx.ModelProto, outputs: list[str], source: str):
     present = {o.name for o in m.graph.output}
     m.graph.output.extend(onnx.ValueInfoProto(name=t) for t in outputs if t not in present)
     opts = ort.SessionOptions()
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # failures reach the user as one InputError, not logs
     try:
         return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types
@@ -98,7 +98,14 @@ def _run(graph: Graph, model: onnx.ModelProto, tensors: list[str], source: str, 
     sess = _session(model, tensors, source)
     ref: dict[str, list[np.ndarray]] = {t: [] for t in tensors}
     for x in _inputs(graph, model, seed):
-        for t, v in zip(tensors, sess.run(tensors, {graph.input_name: x}), strict=True):
+        try:
+            values = sess.run(tensors, {graph.input_name: x})
+        except Exception as e:  # onnxruntime raises its own exception types
+            raise InputError(
+                f"{source}: onnxruntime cannot run the model to verify it: "
+                f"{str(e).splitlines()[0]}"
+            ) from None
+        for t, v in zip(tensors, values, strict=True):
             ref[t].append(np.asarray(v).reshape(len(x), -1))
     return {t: np.concatenate(v) for t, v in ref.items()}
 
