@@ -78,8 +78,15 @@ def _onnx(net: nn.Module) -> bytes:
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, torch.rand(2, 1, 8, 8), buf, dynamo=False, opset_version=17,
-                          input_names=["x"], dynamic_axes={"x": {0: "b"}})
+        torch.onnx.export(
+            net,
+            torch.rand(2, 1, 8, 8),
+            buf,
+            dynamo=False,
+            opset_version=17,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "b"}},
+        )
     return buf.getvalue()
 
 
@@ -93,8 +100,7 @@ def _onnx(net: nn.Module) -> bytes:
     residual=st.booleans(),
     seed=st.integers(0, 1000),
 )
-def test_random_conv_nets_agree_with_their_ann(depth, channels, kernel, stride, bn, residual,
-                                               seed):
+def test_random_conv_nets_agree_with_their_ann(depth, channels, kernel, stride, bn, residual, seed):
     net = _net(channels[:depth], kernel[:depth], stride[:depth], bn, residual, seed)
     ann = load_onnx(_onnx(net))
     x = np.random.default_rng(seed).random((64, 1, 8, 8), dtype=np.float32)
@@ -107,8 +113,6 @@ def test_random_conv_nets_agree_with_their_ann(depth, channels, kernel, stride, 
     decided = ((top2[:, 0] - top2[:, 1]) >= 0.01 * logits.abs().max()).numpy()
     assert decided.sum() >= 48
     snn = convert(ann, x, ConversionSettings(threshold="max", calibrate="none"))
-    report = simulate(
-        snn, x[decided], y[decided], SimulationSettings(timesteps=256, batch_size=64)
-    )
+    report = simulate(snn, x[decided], y[decided], SimulationSettings(timesteps=256, batch_size=64))
     assert report.ann_accuracy == 1.0
     assert report.snn_accuracy >= 0.99, f"SNN agrees with the ANN on {report.snn_accuracy:.2%}"

@@ -143,8 +143,9 @@ def test_pickled_module_is_refused_without_trust_pickle(pickled, capsys, monkeyp
 @pytest.mark.slow  # the export to ONNX takes ~10 s
 def test_pickled_module_loads_with_trust_pickle(pickled, capsys, monkeypatch):
     path = pickled
-    monkeypatch.setattr(sys, "argv", ["snnconv", "inspect", str(path), "--input-shape", "1,4,4",
-                                      "--trust-pickle"])
+    monkeypatch.setattr(
+        sys, "argv", ["snnconv", "inspect", str(path), "--input-shape", "1,4,4", "--trust-pickle"]
+    )
     main()  # returns normally: exit 0
     assert "linear" in capsys.readouterr().out.lower()
 
@@ -184,8 +185,12 @@ DATA_CASES = [
 
 @pytest.mark.parametrize(
     ("case", "verb"),
-    [(c, v) for c in DATA_CASES for v in ("validate", "convert")
-     if (c, v) != ("label outside the classes", "convert")],  # calibration ignores labels
+    [
+        (c, v)
+        for c in DATA_CASES
+        for v in ("validate", "convert")
+        if (c, v) != ("label outside the classes", "convert")
+    ],  # calibration ignores labels
 )
 def test_bad_data_exits_2_naming_the_file(workdir, tmp_path, capsys, monkeypatch, case, verb):
     if case == "unreadable file" and os.geteuid() == 0:
@@ -194,11 +199,25 @@ def test_bad_data_exits_2_naming_the_file(workdir, tmp_path, capsys, monkeypatch
     out = tmp_path / "out"
     out.mkdir()
     if verb == "validate":
-        args = ["validate", str(workdir / "model.snn.onnx"), "--data", spec,
-                "--min-accuracy", "0.5", "--json", str(out / "gate.json")]
+        args = [
+            "validate",
+            str(workdir / "model.snn.onnx"),
+            "--data",
+            spec,
+            "--min-accuracy",
+            "0.5",
+            "--json",
+            str(out / "gate.json"),
+        ]
     else:
-        args = ["convert", str(workdir / "model.onnx"), "--calib-data", spec,
-                "-o", str(out / "m.snn.onnx")]
+        args = [
+            "convert",
+            str(workdir / "model.onnx"),
+            "--calib-data",
+            spec,
+            "-o",
+            str(out / "m.snn.onnx"),
+        ]
     code, err = cli(capsys, monkeypatch, *args)
     assert code == 2 and "Traceback" not in err
     assert expected in err, err
@@ -209,8 +228,20 @@ def test_bad_data_exits_2_naming_the_file(workdir, tmp_path, capsys, monkeypatch
 
 
 def _validate_poisson(capsys, monkeypatch, workdir: Path, path: Path) -> int:
-    args = ["validate", str(workdir / "model.snn.onnx"), "--data", f"npz:{workdir / 'data.npz'}",
-            "--encoding", "poisson", "-T", "16", "--min-accuracy", "0", "--json", str(path)]
+    args = [
+        "validate",
+        str(workdir / "model.snn.onnx"),
+        "--data",
+        f"npz:{workdir / 'data.npz'}",
+        "--encoding",
+        "poisson",
+        "-T",
+        "16",
+        "--min-accuracy",
+        "0",
+        "--json",
+        str(path),
+    ]
     if capsys is None:
         r = run(*args)
         return r.returncode
@@ -220,8 +251,9 @@ def _validate_poisson(capsys, monkeypatch, workdir: Path, path: Path) -> int:
 @pytest.mark.parametrize(
     "process", ["in-process", pytest.param("subprocess", marks=pytest.mark.slow)]
 )
-def test_poisson_validate_is_bit_identical_across_runs(workdir, tmp_path, capsys, monkeypatch,
-                                                       process):
+def test_poisson_validate_is_bit_identical_across_runs(
+    workdir, tmp_path, capsys, monkeypatch, process
+):
     reports = []
     for i in range(2):
         path = tmp_path / f"gate{i}.json"
@@ -240,10 +272,24 @@ def test_poisson_validate_is_bit_identical_across_runs(workdir, tmp_path, capsys
 def _start_convert(workdir: Path, target: Path) -> subprocess.Popen:
     """A convert over ``target`` (--force) whose progress bars show on stderr."""
     return subprocess.Popen(
-        [sys.executable, "-m", "snnconv", "convert", str(workdir / "model.onnx"),
-         "--calib-data", f"npz:{workdir / 'big.npz'}", "--calib-limit", "5000",
-         "--threshold", "percentile:99.9", "-o", str(target), "--force"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "snnconv",
+            "convert",
+            str(workdir / "model.onnx"),
+            "--calib-data",
+            f"npz:{workdir / 'big.npz'}",
+            "--calib-limit",
+            "5000",
+            "--threshold",
+            "percentile:99.9",
+            "-o",
+            str(target),
+            "--force",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env=_env(FORCE_COLOR="1", TTY_COMPATIBLE="1", COLUMNS="100"),
     )
 
@@ -300,12 +346,11 @@ def test_ctrl_c_during_convert_exits_130_and_keeps_the_old_file(workdir, preciou
 # --- 6. memory estimate before simulating -----------------------------------------------
 
 
-def test_estimate_grows_with_timesteps_and_batch(workdir):
+def test_estimate_grows_with_steps_at_once_and_batch(workdir):
     snn = graph_of("residual")
     one = memory.estimate_peak_bytes(snn, 1, 1)
     assert one > 0
     assert memory.estimate_peak_bytes(snn, 8, 4) == 32 * one
-    assert memory.estimate_peak_bytes(snn, 8, 4, schedule="step") == 4 * one
 
 
 def test_simulation_that_cannot_fit_is_refused(workdir, monkeypatch, capsys):
@@ -313,15 +358,23 @@ def test_simulation_that_cannot_fit_is_refused(workdir, monkeypatch, capsys):
 
     snn = load_onnx(workdir / "model.snn.onnx")
     data = np.load(workdir / "data.npz")
-    per_image = memory.bytes_per_image(snn, 32)
+    per_image = memory.bytes_per_image(snn, 32)  # this small net folds all 32 steps at once
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 10 * per_image + 1)
     with pytest.raises(InputError, match=r"GB .*--batch-size 10 or less"):
         simulate(snn, data["x"], data["y"], SimulationSettings(timesteps=32, batch_size=64))
     simulate(snn, data["x"][:10], data["y"][:10], SimulationSettings(timesteps=32, batch_size=10))
 
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": per_image // 2)
-    code, err = cli(capsys, monkeypatch, "simulate", str(workdir / "model.snn.onnx"),
-                    "--data", f"npz:{workdir / 'data.npz'}", "-T", "32")
+    code, err = cli(
+        capsys,
+        monkeypatch,
+        "simulate",
+        str(workdir / "model.snn.onnx"),
+        "--data",
+        f"npz:{workdir / 'data.npz'}",
+        "-T",
+        "32",
+    )
     assert code == 2 and "even one image does not fit" in err and "--schedule step" in err
 
 
@@ -329,4 +382,4 @@ def test_unknown_available_memory_skips_the_check(workdir, monkeypatch):
     assert memory.available_bytes() is None or memory.available_bytes() > 0
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": None)
     snn = graph_of("residual")
-    memory.check_fits(snn, 10**6, 10**6, "layer", "cpu")  # would need petabytes; not refused
+    memory.check_fits(snn, 10**6, 10**6, "cpu")  # would need petabytes; not refused

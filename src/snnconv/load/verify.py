@@ -102,8 +102,7 @@ def _run(graph: Graph, model: onnx.ModelProto, tensors: list[str], source: str, 
             values = sess.run(tensors, {graph.input_name: x})
         except Exception as e:  # onnxruntime raises its own exception types
             raise InputError(
-                f"{source}: onnxruntime cannot run the model to verify it: "
-                f"{str(e).splitlines()[0]}"
+                f"{source}: onnxruntime cannot run the model to verify it: {str(e).splitlines()[0]}"
             ) from None
         for t, v in zip(tensors, values, strict=True):
             ref[t].append(np.asarray(v).reshape(len(x), -1))

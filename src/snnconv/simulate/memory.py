@@ -1,8 +1,8 @@
 """Will a simulation fit in memory? An estimate from shapes, checked before any work.
 
-With the layer schedule all T steps of a layer are computed at once (time folded into the
-batch), so a run holds about two layers' activations (a layer's input and its output) for
-T × batch samples, plus working copies. Refusing up front beats being OOM-killed mid-run.
+The engine folds a chunk of steps into the batch (all T with ``chunk = T``, one with the step
+schedule), so a run holds about two layers' activations (a layer's input and its output) for
+chunk × batch samples, plus working copies. Refusing up front beats being OOM-killed mid-run.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ OVERHEAD = 3
 BYTES = 4  # float32
 
 
-def bytes_per_image(graph: Graph, timesteps: int, schedule: str = "layer") -> int:
-    """Roughly the peak bytes one image adds to a simulation run."""
+def bytes_per_image(graph: Graph, steps_at_once: int) -> int:
+    """Roughly the peak bytes one image adds to a run that folds ``steps_at_once`` steps."""
     sizes = sorted((math.prod(s) for s in infer_shapes(graph).values()), reverse=True)
-    steps_at_once = timesteps if schedule == "layer" else 1
     return sum(sizes[:2]) * steps_at_once * BYTES * OVERHEAD
 
 
-def estimate_peak_bytes(graph: Graph, timesteps: int, batch_size: int, schedule="layer") -> int:
-    """Roughly the peak bytes of simulating ``batch_size`` images for ``timesteps`` steps."""
-    return bytes_per_image(graph, timesteps, schedule) * batch_size
+def estimate_peak_bytes(graph: Graph, steps_at_once: int, batch_size: int) -> int:
+    """Roughly the peak bytes of simulating ``batch_size`` images, ``steps_at_once`` steps
+    folded into the batch."""
+    return bytes_per_image(graph, steps_at_once) * batch_size
 
 
 def available_bytes(device: str = "cpu") -> int | None:
@@ -53,12 +53,12 @@ def available_bytes(device: str = "cpu") -> int | None:
         return None
 
 
-def check_fits(graph: Graph, timesteps: int, batch_size: int, schedule: str, device: str) -> None:
+def check_fits(graph: Graph, steps_at_once: int, batch_size: int, device: str) -> None:
     """Refuse a run whose estimated peak exceeds the memory available on ``device``."""
     available = available_bytes(device)
     if available is None:
         return
-    per_image = bytes_per_image(graph, timesteps, schedule)
+    per_image = bytes_per_image(graph, steps_at_once)
     need = per_image * batch_size
     if need <= available:
         return
@@ -66,10 +66,10 @@ def check_fits(graph: Graph, timesteps: int, batch_size: int, schedule: str, dev
     advice = (
         f"use --batch-size {fits} or less"
         if fits >= 1
-        else "even one image does not fit: lower --timesteps"
-        + (" or use --schedule step" if schedule == "layer" else "")
+        else "even one image does not fit: use --schedule step"
     )
     raise InputError(
-        f"simulating {batch_size} images × T = {timesteps} needs about {need / 1e9:.3g} GB "
+        f"simulating {batch_size} images, {steps_at_once} steps at once, needs about "
+        f"{need / 1e9:.3g} GB "
         f"but {device} has {available / 1e9:.3g} GB available; {advice}"
     )

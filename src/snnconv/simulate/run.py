@@ -78,13 +78,13 @@ def simulate(
         distributed.init(device)
         x, y = x[world.shard(len(x))], y[world.shard(len(y))]
     batch = min(settings.batch_size, len(x))
-    check_fits(snn, settings.timesteps, batch, settings.schedule, settings.device)
     sim = Simulator(snn, settings.device)
+    chunk = 1 if settings.schedule == "step" else sim.auto_chunk(batch, settings.timesteps)
+    check_fits(snn, chunk, batch, settings.device)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
     ann = to_ann(snn)
     generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
-    chunk = 1 if settings.schedule == "step" else None
     total = Counts(settings.timesteps)
     ann_correct = 0
     sim_seconds = 0.0
