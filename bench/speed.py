@@ -121,18 +121,14 @@ def load_model(name: str):
     raise SystemExit(f"unknown model {name!r}")
 
 
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: allocator, oneDNN primitive caches, CUDA kernels
-    times = []
-    for _ in range(repeats):
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        t = time.perf_counter()
-        fn()
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def seconds(fn) -> float:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    t = time.perf_counter()
+    fn()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return time.perf_counter() - t
 
 
 def peak_memory_mb(device: str) -> float:
@@ -150,12 +146,17 @@ def bench(name: str, timesteps: list[int], batch: int, device: str, repeats: int
     sim = Simulator(snn, device)
     xt = torch.as_tensor(x).to(device)
     y = torch.zeros(batch, dtype=torch.long)
-    ann_s = median_seconds(lambda: ann_forward(ann, xt), repeats)
     rows = []
     for T in timesteps:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        snn_s = median_seconds(lambda: sim.run(xt, y, T), repeats)  # noqa: B023
+        # ANN and SNN timed alternately, so load on a shared machine hits both alike
+        ann_s, snn_s = [], []
+        for _ in range(repeats + 1):
+            ann_s.append(seconds(lambda: ann_forward(ann, xt)))
+            snn_s.append(seconds(lambda: sim.run(xt, y, T)))  # noqa: B023
+        ann_med, snn_med = statistics.median(ann_s[1:]), statistics.median(snn_s[1:])
+        ratios = [T * a / s for a, s in zip(ann_s[1:], snn_s[1:], strict=True)]
         rows.append(
             {
                 "model": name,
@@ -163,9 +164,10 @@ def bench(name: str, timesteps: list[int], batch: int, device: str, repeats: int
                 "threads": torch.get_num_threads(),
                 "batch": batch,
                 "timesteps": T,
-                "image_steps_per_s": round(batch * T / snn_s, 1),
-                "ann_images_per_s": round(batch / ann_s, 1),
-                "dense_limit_ratio": round(T * ann_s / snn_s, 3),
+                "chunk": sim.auto_chunk(batch, T),
+                "image_steps_per_s": round(batch * T / snn_med, 1),
+                "ann_images_per_s": round(batch / ann_med, 1),
+                "dense_limit_ratio": round(statistics.median(ratios), 3),
                 "peak_memory_mb": round(peak_memory_mb(device), 1),
             }
         )
