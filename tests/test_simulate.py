@@ -136,3 +136,29 @@ def test_bn_folding_keeps_the_ann_function():
     torch.testing.assert_close(
         ann_forward(folded, x)[0], ann_forward(ann, x)[0], rtol=1e-4, atol=1e-5
     )
+
+
+def test_exit_steps_stop_when_the_prediction_has_held():
+    from snnconv.simulate.early_exit import exit_steps
+
+    predictions = np.array([[0, 1, 2], [0, 2, 2], [0, 2, 1], [0, 2, 1]])  # T=4, three images
+    np.testing.assert_array_equal(exit_steps(predictions, 2), [2, 3, 2])
+    np.testing.assert_array_equal(exit_steps(predictions, 1), [1, 1, 1])
+    np.testing.assert_array_equal(exit_steps(predictions, 4), [4, 4, 4])  # never held 4: T
+
+
+def test_early_exit_charges_only_the_steps_run():
+    ann, snn, x = _converted("vgg")
+    y = _labels(ann, x)
+    full = simulate(snn, x, y, SimulationSettings(timesteps=16))
+    late = simulate(snn, x, y, SimulationSettings(timesteps=16, exit_when_stable=16))
+    early = simulate(snn, x, y, SimulationSettings(timesteps=16, exit_when_stable=2))
+    # waiting for all 16 steps to agree stops at T at the latest: nothing saved for those
+    assert late.early_exit.synops_per_image <= full.synops_per_image + 1e-6
+    assert early.early_exit.mean_steps < 16
+    assert early.early_exit.synops_per_image < full.synops_per_image
+    assert early.early_exit.snn_joules_per_image < full.energy.snn_joules_per_image
+    assert sum(early.early_exit.steps_histogram) == len(x)
+    # the plain figures of the report are untouched by the early-exit block
+    assert early.snn_accuracy == full.snn_accuracy
+    assert early.synops_per_image == full.synops_per_image

@@ -149,6 +149,13 @@ def simulation_options(f: Callable) -> Callable:
                 help="Energy-per-operation preset.",
             ),
             click.option(
+                "--exit-when-stable",
+                metavar="K",
+                type=click.IntRange(min=1),
+                help="Early exit: also report accuracy, steps and energy when each image "
+                "stops once its prediction has held for K steps.",
+            ),
+            click.option(
                 "--seed", default=0, show_default=True, type=int, help="Seed for Poisson input."
             ),
         ]
@@ -166,6 +173,7 @@ def sim_settings(kw: dict) -> SimulationSettings:
         device=kw["device"],
         energy=kw["energy"],
         seed=kw["seed"],
+        exit_when_stable=kw.get("exit_when_stable"),
     )
 
 

@@ -41,6 +41,21 @@ class Energy:
 
 
 @dataclass
+class EarlyExit:
+    """A run where each image stops once its last ``stable_steps`` predictions agree."""
+
+    stable_steps: int
+    accuracy: float
+    mean_steps: float
+    steps_histogram: list[int]  # images stopping at step 1, 2, ..., T
+    spikes_per_image: float
+    synops_per_image: float
+    snn_macs_per_image: float
+    snn_joules_per_image: float
+    ratio: float  # SNN energy with early exit / ANN energy
+
+
+@dataclass
 class Throughput:
     """How fast the SNN was simulated (wall clock of the simulation loop)."""
 
@@ -71,6 +86,7 @@ class Report:
     throughput: Throughput
     layers: list[LayerRecord] = field(default_factory=list)
     conversion: dict[str, Any] = field(default_factory=dict)
+    early_exit: EarlyExit | None = None
     schema: str = SCHEMA
 
     @property

@@ -120,9 +120,28 @@ def _opt(value, fmt) -> str:
     return "" if value is None else fmt(value)
 
 
+def early_exit_table(r: Report) -> Table:
+    e = r.early_exit
+    t = Table(
+        title=f"Early exit · stop when the prediction holds for {e.stable_steps} steps",
+        show_header=False,
+    )
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_row("accuracy", f"{pct(e.accuracy)} (at T = {r.timesteps}: {pct(r.snn_accuracy)})")
+    t.add_row("mean steps", f"{e.mean_steps:.2f} of {r.timesteps}")
+    t.add_row("spikes / image", fmt_count(e.spikes_per_image))
+    t.add_row("synaptic ops / image", fmt_count(e.synops_per_image))
+    t.add_row(f"energy / image, SNN ({r.energy.preset})", fmt_joules(e.snn_joules_per_image))
+    t.add_row("SNN / ANN energy", f"{e.ratio:.3f}")
+    return t
+
+
 def report_view(r: Report, *, layers: bool = True) -> Group:
     """The tables of a report, ready for ``console.print``."""
     parts = [summary_table(r), accuracy_table(r)]
+    if r.early_exit is not None:
+        parts.append(early_exit_table(r))
     if layers:
         parts.append(layer_table(r))
     return Group(*parts)

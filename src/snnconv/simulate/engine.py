@@ -39,7 +39,10 @@ CHUNK_BYTES = 8 * 2**20
 
 @dataclass
 class Counts:
-    """Totals over the images of one or more batches; per-step arrays have length T."""
+    """Totals over the images of one or more batches; per-step arrays have length T.
+
+    With ``per_image``, the per-step counts are also kept for every image (arrays T x N), so
+    that early exit can charge each image only the steps it ran."""
 
     timesteps: int
     images: int = 0
@@ -48,10 +51,23 @@ class Counts:
     synops: dict[str, np.ndarray] = field(default_factory=dict)  # per synaptic layer, per step
     snn_macs: dict[str, float] = field(default_factory=dict)  # per layer fed analog values
     readout_macs: dict[str, float] = field(default_factory=dict)  # per layer of an ANN part
+    per_image: bool = False
+    predictions: np.ndarray | None = None  # T x N, the argmax at each step
+    image_synops: np.ndarray | None = None  # T x N, all layers
+    image_spikes: np.ndarray | None = None  # T x N, all layers
+    image_macs: np.ndarray | None = None  # T x N, layers fed analog values step by step
+    labels: np.ndarray | None = None  # N
 
     def __post_init__(self) -> None:
         if self.correct_per_step is None:
             self.correct_per_step = np.zeros(self.timesteps, np.int64)
+        if self.per_image and self.predictions is None:
+            shape = (self.timesteps, self.images)
+            self.predictions = np.zeros(shape, np.int64)
+            self.image_synops, self.image_spikes, self.image_macs = (
+                np.zeros(shape) for _ in range(3)
+            )
+            self.labels = np.zeros(self.images, np.int64)
 
     def merge(self, other: Counts) -> None:
         self.images += other.images
@@ -65,6 +81,12 @@ class Counts:
         ):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0.0) + v
+        if self.per_image:
+            self.labels = np.concatenate([self.labels, other.labels])
+            for name in ("predictions", "image_synops", "image_spikes", "image_macs"):
+                setattr(
+                    self, name, np.concatenate([getattr(self, name), getattr(other, name)], axis=1)
+                )
 
 
 class _Value:
@@ -156,6 +178,7 @@ class Simulator:
         encoding: str = "direct",
         generator: torch.Generator | None = None,
         record: Collection[str] = (),
+        per_image: bool = False,
     ) -> tuple[Counts, dict[str, torch.Tensor]]:
         """Simulate one batch for ``timesteps`` steps, ``chunk`` steps at a time (default all).
 
@@ -169,7 +192,9 @@ class Simulator:
         chunk = chunk or self.auto_chunk(len(x), timesteps)
         state: dict[str, torch.Tensor] = {}
         static_cache: dict[str, _Value] = {}
-        counts = Counts(timesteps, images=len(x))
+        counts = Counts(timesteps, images=len(x), per_image=per_image)
+        if per_image:
+            counts.labels = y.cpu().numpy()
         recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
         for t0 in range(0, timesteps, chunk):
             steps = min(chunk, timesteps - t0)
@@ -241,9 +266,13 @@ class Simulator:
             per_image = arg.events.flatten(1).to(fan.dtype) @ fan
             per_step = per_image.view(steps, batch).sum(1).double().cpu().numpy()
             _add_steps(counts.synops, node.name, per_step, counts.timesteps, t0)
+            if counts.per_image:
+                counts.image_synops[t0 : t0 + steps] += per_image.view(steps, batch).cpu().numpy()
         else:
             macs = self._macs[node.name] * len(data)
             counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + macs
+            if counts.per_image:
+                counts.image_macs[t0 : t0 + steps] += self._macs[node.name]
         return _Value(out, static=False)
 
     def _scaled_weight(self, node: Node, scale: torch.Tensor) -> torch.Tensor:
@@ -315,6 +344,8 @@ class Simulator:
         per_image = spikes.view(steps, batch, -1).sum(2)
         per_step = per_image.sum(1, dtype=torch.float64).cpu().numpy()
         _add_steps(counts.spikes, node.name, per_step, counts.timesteps, t0)
+        if counts.per_image:
+            counts.image_spikes[t0 : t0 + steps] += per_image.cpu().numpy()
         if node.name in recorded:
             recorded[node.name].append(spikes)
         flat = spikes.flatten(0, 1)
@@ -365,8 +396,11 @@ class Simulator:
         else:
             seq = _running_sum(data.view(steps, batch, -1), state.get("__output__"))
             state["__output__"] = seq[-1]
-        correct = (seq.argmax(-1) == y.view(1, -1)).sum(1).cpu().numpy()
+        predictions = seq.argmax(-1)
+        correct = (predictions == y.view(1, -1)).sum(1).cpu().numpy()
         counts.correct_per_step[t0 : t0 + steps] += correct
+        if counts.per_image:
+            counts.predictions[t0 : t0 + steps] = predictions.cpu().numpy()
 
 
 _STATEFUL = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})

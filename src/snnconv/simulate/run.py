@@ -15,8 +15,9 @@ from snnconv.convert.neurons import to_ann
 from snnconv.data.fit import check_images, check_labels
 from snnconv.errors import InputError
 from snnconv.graph import Graph
-from snnconv.report.record import Energy, LayerRecord, Report, Throughput
+from snnconv.report.record import EarlyExit, Energy, LayerRecord, Report, Throughput
 from snnconv.simulate import distributed
+from snnconv.simulate.early_exit import charge, exit_steps
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import PRESETS
 from snnconv.simulate.engine import Counts, Simulator
@@ -36,8 +37,14 @@ class SimulationSettings:
     device: str = "cpu"
     energy: str = "45nm-fp32"
     seed: int = 0
+    exit_when_stable: int | None = None  # early exit: stop an image once K predictions agree
 
     def check(self) -> None:
+        if self.exit_when_stable is not None and not 1 <= self.exit_when_stable <= self.timesteps:
+            raise InputError(
+                f"--exit-when-stable must be in 1..--timesteps ({self.timesteps}), "
+                f"got {self.exit_when_stable}"
+            )
         if self.timesteps < 1:
             raise InputError(f"--timesteps must be >= 1, got {self.timesteps}")
         if self.batch_size < 1:
@@ -85,7 +92,7 @@ def simulate(
     check_labels(y, num_outputs, data_name or "data")
     ann = to_ann(snn)
     generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
-    total = Counts(settings.timesteps)
+    total = Counts(settings.timesteps, per_image=settings.exit_when_stable is not None)
     ann_correct = 0
     sim_seconds = 0.0
     for start in range(0, len(x), settings.batch_size):
@@ -99,6 +106,7 @@ def simulate(
             chunk=chunk,
             encoding=settings.encoding,
             generator=generator,
+            per_image=settings.exit_when_stable is not None,
         )
         sim_seconds += time.perf_counter() - t
         total.merge(counts)
@@ -106,6 +114,10 @@ def simulate(
         ann_correct += int((out.argmax(1).cpu() == yb).sum())
         if progress:
             progress(len(xb))
+    if world and settings.exit_when_stable is not None:
+        raise InputError(
+            "--exit-when-stable is not supported under torchrun yet; run it in one process"
+        )
     if world:
         total, ann_correct, sim_seconds = distributed.all_reduce(
             total, ann_correct, sim_seconds, sim.neurons, sim.synaptic, settings.device
@@ -146,6 +158,11 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
     conversion = json.loads(snn.metadata.get("snnconv.conversion", "{}"))
     if "snnconv.hybrid" in snn.metadata:
         conversion["hybrid"] = json.loads(snn.metadata["snnconv.hybrid"])
+    early = None
+    if settings.exit_when_stable is not None:
+        early = _early_exit(
+            total, settings.exit_when_stable, snn_macs, ann_mac_total, ann_part_j, ann_j, preset
+        )
     return Report(
         model=snn.metadata.get("source_name", ""),
         data=data_name,
@@ -175,4 +192,27 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         throughput=Throughput(n / seconds, n * T / seconds, seconds),
         layers=layers,
         conversion=conversion,
+        early_exit=early,
+    )
+
+
+def _early_exit(total: Counts, stable, snn_macs, ann_mac_total, ann_part_j, ann_j, preset):
+    """What each image costs when it stops as soon as its prediction holds for K steps."""
+    stop = exit_steps(total.predictions, stable)
+    n, T = total.images, total.timesteps
+    labels_correct = total.predictions[stop - 1, np.arange(n)] == total.labels
+    static_macs = snn_macs - total.image_macs.sum() / n  # computed once, whatever the steps
+    macs = static_macs + charge(total.image_macs, stop)
+    synops = charge(total.image_synops, stop)
+    energy = synops * preset.ac_joules + macs * preset.mac_joules + ann_part_j
+    return EarlyExit(
+        stable_steps=stable,
+        accuracy=float(labels_correct.mean()),
+        mean_steps=float(stop.mean()),
+        steps_histogram=np.bincount(stop, minlength=T + 1)[1:].tolist(),
+        spikes_per_image=charge(total.image_spikes, stop),
+        synops_per_image=synops,
+        snn_macs_per_image=macs,
+        snn_joules_per_image=energy,
+        ratio=energy / ann_j if ann_j else float("nan"),
     )
