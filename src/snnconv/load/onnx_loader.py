@@ -18,6 +18,7 @@ from onnx import numpy_helper
 from snnconv.errors import InputError, UnsupportedOpsError
 from snnconv.graph import Graph, GraphError
 from snnconv.load import handlers  # noqa: F401  (registers the op handlers)
+from snnconv.load.backres import fold_backres
 from snnconv.load.context import Context, Unsupported
 from snnconv.load.fold import FOLDERS, attrs_of
 from snnconv.load.limits import check_size
@@ -225,7 +226,7 @@ def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str
     if unsupported:
         hint = "\n".join(reasons + [_UNSUPPORTED_HINT])
         raise UnsupportedOpsError(unsupported, hint=hint)
-    graph = _finish(ctx, model, input_shape)
+    graph = fold_backres(_finish(ctx, model, input_shape))
     return graph, {k: v for k, v in ctx.onnx_of.items() if k in {n.name for n in graph.nodes}}
 
 
