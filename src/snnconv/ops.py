@@ -175,7 +175,7 @@ def _last_use(graph: Graph) -> dict[str, int]:
 
 def shaped(node: Node, inputs: list[torch.Tensor]) -> torch.Tensor:
     """``run_node`` for shape inference: spiking ops take the shape of their ANN twin."""
-    if node.op in ("if_neuron", "hybrid_boundary"):
+    if node.op in ("if_neuron", "hybrid_boundary", "backres"):  # a backres keeps its shape
         return inputs[0]
     if node.op == "maxpool_gate":
         return maxpool(node, inputs[0])

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 from snnconv.errors import InputError, UnsupportedOpsError
 from snnconv.graph import Graph, GraphError
@@ -198,8 +198,11 @@ def _graph_input(graph: onnx.GraphProto, name: str) -> tuple[str, tuple[int, ...
 # --- building the graph ---------------------------------------------------------------------
 
 
-def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str]]:
-    """The IR graph of ``model`` and, for verification, the ONNX tensor of each IR node."""
+def build_graph(
+    model: onnx.ModelProto, name: str, *, fold: bool = True
+) -> tuple[Graph, dict[str, str]]:
+    """The IR graph of ``model`` and, for verification, the ONNX tensor of each IR node;
+    with ``fold``, repeated blocks (exported BackRes) are folded into ``backres`` nodes."""
     opset = _opset(model, name)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
@@ -226,7 +229,9 @@ def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str
     if unsupported:
         hint = "\n".join(reasons + [_UNSUPPORTED_HINT])
         raise UnsupportedOpsError(unsupported, hint=hint)
-    graph = fold_backres(_finish(ctx, model, input_shape))
+    graph = _finish(ctx, model, input_shape)
+    if fold:
+        graph = fold_backres(graph)
     return graph, {k: v for k, v in ctx.onnx_of.items() if k in {n.name for n in graph.nodes}}
 
 
@@ -329,3 +334,21 @@ def _live(nodes: list, output: str) -> list:
         if n.name in needed:
             needed.update(n.inputs)
     return [n for n in nodes if n.name in needed and n.name in by_name]
+
+
+def load_body(body: onnx.GraphProto, input_name: str, input_shape: tuple[int, ...], ctx) -> list:
+    """The nodes of a BackRes body (a GRAPH attribute reading ``input_name`` from the outer
+    scope), loaded as a model of its own with that input."""
+    g = helper.make_graph(
+        list(body.node),
+        body.name or "body",
+        [helper.make_tensor_value_info(input_name, onnx.TensorProto.FLOAT, [1, *input_shape])],
+        list(body.output),
+        list(body.initializer),
+    )
+    opsets = [helper.make_opsetid("", ctx.opset), helper.make_opsetid(SNN_DOMAIN, 1)]
+    model = helper.make_model(g, opset_imports=opsets)
+    graph, _ = build_graph(model, f"{ctx.source} (body of {ctx.node_name})", fold=False)
+    if graph.output != graph.nodes[-1].name:
+        raise ctx.error("the BackRes body's output must be its last node")
+    return graph.nodes
