@@ -31,7 +31,7 @@ class BackRes(nn.Module):
         x0 = x
         for _ in range(self.repeats):
             y = self.block(x)
-            if y.shape != x0.shape:
+            if not torch.jit.is_tracing() and y.shape != x0.shape:
                 raise ValueError(
                     f"BackRes block maps shape {tuple(x0.shape)} to {tuple(y.shape)}; "
                     "it must keep its input shape"
