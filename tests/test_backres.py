@@ -20,7 +20,7 @@ from snnconv.data import asset_path
 from snnconv.graph import unroll
 from snnconv.load import load_onnx
 from snnconv.nn import BackRes
-from snnconv.ops import ann_forward, macs
+from snnconv.ops import ann_forward, macs, run_node
 from snnconv.save import to_onnx
 from snnconv.simulate import SimulationSettings, Simulator, simulate
 
@@ -166,6 +166,15 @@ def test_params_count_once_and_macs_count_per_pass():
     info = describe(graph)
     assert (info["physical_depth"], info["logical_depth"]) == (4, 2 + 2 * R)
     assert info["params_saved"] == (R - 1) * sum(p.numel() for p in model[2].parameters())
+
+
+def test_a_backres_node_runs_on_its_own():
+    _, _, graph = _loaded("add")
+    block = _backres(graph)
+    x = torch.as_tensor(inputs(graph.input_shape, 4))
+    _, kept = ann_forward(graph, x, keep=[block.inputs[0], block.name])
+    out = run_node(block, [kept[block.inputs[0]]])
+    torch.testing.assert_close(out, kept[block.name])
 
 
 def test_batch_norm_in_the_body_folds_once():

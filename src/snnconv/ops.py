@@ -125,6 +125,15 @@ KERNELS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+def _backres(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """A backres node on its own: its body run ``repeats`` times (see ``graph.unroll``)."""
+    block = Graph([node], node.inputs[0], tuple(xs[0].shape[1:]), node.name)
+    return ann_forward(block, xs[0])[0]
+
+
+KERNELS["backres"] = _backres
+
+
 def _add(xs: list[torch.Tensor]) -> torch.Tensor:
     out = xs[0]
     for x in xs[1:]:
