@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnconv.graph import Graph, GraphError, Node
+from snnconv.graph import Graph, GraphError, Node, unroll
 
 
 def _t(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -125,6 +125,15 @@ KERNELS: dict[str, Callable[..., torch.Tensor]] = {
 }
 
 
+def _backres(node: Node, xs: list[torch.Tensor]) -> torch.Tensor:
+    """A backres node on its own: its body run ``repeats`` times (see ``graph.unroll``)."""
+    block = Graph([node], node.inputs[0], tuple(xs[0].shape[1:]), node.name)
+    return ann_forward(block, xs[0])[0]
+
+
+KERNELS["backres"] = _backres
+
+
 def _add(xs: list[torch.Tensor]) -> torch.Tensor:
     out = xs[0]
     for x in xs[1:]:
@@ -144,15 +153,21 @@ def run_node(node: Node, inputs: list[torch.Tensor]) -> torch.Tensor:
 def ann_forward(
     graph: Graph, x: torch.Tensor, keep: Iterable[str] | None = None
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run the ANN on a batch; return its output and the activations named in ``keep``."""
-    keep = set(keep or ())
+    """Run the ANN on a batch; return its output and the activations named in ``keep``.
+
+    BackRes blocks run unrolled: ``keep`` may name a pass's node (``name#r``) or a backres
+    node (its output after the last pass)."""
+    graph = unroll(graph)
+    wanted: dict[str, list[str]] = {}
+    for k in keep or ():
+        wanted.setdefault(graph.aliases.get(k, k), []).append(k)
     values: dict[str, torch.Tensor] = {graph.input_name: x}
     last_use = _last_use(graph)
     kept: dict[str, torch.Tensor] = {}
     for i, node in enumerate(graph.nodes):
         values[node.name] = run_node(node, [values[n] for n in node.inputs])
-        if node.name in keep:
-            kept[node.name] = values[node.name]
+        for k in wanted.get(node.name, ()):
+            kept[k] = values[node.name]
         for name in set(node.inputs):  # a node may read one input twice (x + x)
             if last_use.get(name) == i and name != graph.output:
                 del values[name]
@@ -169,7 +184,7 @@ def _last_use(graph: Graph) -> dict[str, int]:
 
 def shaped(node: Node, inputs: list[torch.Tensor]) -> torch.Tensor:
     """``run_node`` for shape inference: spiking ops take the shape of their ANN twin."""
-    if node.op in ("if_neuron", "hybrid_boundary"):
+    if node.op in ("if_neuron", "hybrid_boundary", "backres"):  # a backres keeps its shape
         return inputs[0]
     if node.op == "maxpool_gate":
         return maxpool(node, inputs[0])
@@ -177,7 +192,12 @@ def shaped(node: Node, inputs: list[torch.Tensor]) -> torch.Tensor:
 
 
 def infer_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
-    """Per-sample output shape of every node, computed without allocating data."""
+    """Per-sample output shape of every node, computed without allocating data.
+
+    With BackRes blocks: every unrolled node (``name#r``), every backres node and every body
+    node (its shape in pass 1) has an entry."""
+    top = graph
+    graph = unroll(graph)
     x = torch.zeros((1,) + tuple(graph.input_shape), device="meta")
     shapes = {graph.input_name: tuple(graph.input_shape)}
     values = {graph.input_name: x}
@@ -192,14 +212,27 @@ def infer_shapes(graph: Graph) -> dict[str, tuple[int, ...]]:
             ) from None
         values[node.name] = out
         shapes[node.name] = tuple(out.shape[1:])
+    for node in top.nodes:
+        if node.op == "backres":
+            shapes[node.name] = shapes[graph.aliases[node.name]]
+            if shapes[node.name] != shapes[node.inputs[0]]:
+                raise GraphError(
+                    f"node {node.name!r} (backres): its block maps shape "
+                    f"{shapes[node.inputs[0]]} to {shapes[node.name]}; a block run repeatedly "
+                    "must keep its input shape"
+                )
+            for b in node.attrs["body"]:
+                shapes[b.name] = shapes[f"{b.name}#1"]
     return shapes
 
 
 def macs(graph: Graph, shapes: dict[str, tuple[int, ...]] | None = None) -> dict[str, int]:
-    """Multiply-accumulates per image of each synaptic node (conv, linear)."""
+    """Multiply-accumulates per image of each synaptic node (conv, linear).
+
+    BackRes bodies count once per pass: keys are the unrolled names (``name#r``)."""
     shapes = shapes or infer_shapes(graph)
     out: dict[str, int] = {}
-    for node in graph.nodes:
+    for node in unroll(graph).nodes:
         if node.op in ("conv", "linear"):
             fan_in = int(np.prod(node.params["weight"].shape[1:]))
             out[node.name] = fan_in * int(np.prod(shapes[node.name]))

@@ -43,7 +43,7 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     )
     g = helper.make_graph(writer.nodes, "snnconv", [inp], [out], writer.initializers)
     opsets = [helper.make_opsetid("", OPSET)]
-    if graph.is_snn:
+    if graph.is_snn or any(n.op == "backres" for n in graph.nodes):
         opsets.append(helper.make_opsetid(SNN_DOMAIN, 1))
     model = helper.make_model(g, opset_imports=opsets, producer_name="snnconv")
     model.ir_version = IR_VERSION
@@ -174,4 +174,32 @@ class _Writer:
             inputs,
             domain=SNN_DOMAIN,
             **{k: (list(v) if isinstance(v, tuple) else v) for k, v in a.items()},
+        )
+
+    def _backres(self, n: Node, a: dict) -> None:
+        """``snnconv.BackRes``: the body as a GRAPH attribute that reads the block input from
+        the outer scope (its initializers inside it), plus ``repeats`` and ``mode``."""
+        body = _Writer()
+        names = set()
+        for b in a["body"]:
+            # a body node reads an earlier body node or, by any other name, the block input
+            b = Node(
+                b.name,
+                b.op,
+                [i if i in names else n.inputs[0] for i in b.inputs],
+                b.attrs,
+                b.params,
+            )
+            body.write(b)
+            names.add(b.name)
+        out = helper.make_tensor_value_info(a["body"][-1].name, onnx.TensorProto.FLOAT, None)
+        subgraph = helper.make_graph(body.nodes, f"{n.name}.body", [], [out], body.initializers)
+        self.emit(
+            n,
+            "BackRes",
+            [n.inputs[0]],
+            domain=SNN_DOMAIN,
+            repeats=int(a["repeats"]),
+            mode=a["mode"],
+            body=subgraph,
         )

@@ -10,7 +10,7 @@ import torch
 from snnconv.calibrate.observers import SAMPLE_SIZE, ActivationSample
 from snnconv.calibrate.thresholds import ThresholdMethod, choose_threshold
 from snnconv.errors import InputError
-from snnconv.graph import ACTIVATION_OPS, Graph
+from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 from snnconv.ops import ann_forward
 
 
@@ -30,7 +30,11 @@ def calibrate(
 
     ``timesteps`` and ``v0`` matter only to ``mse``, which fits the rate quantisation of the
     neuron that will replace the layer.
+
+    BackRes blocks are calibrated per pass: the ANN activation of pass r of body activation
+    ``n`` gives the threshold keyed ``n#r`` (``to_neurons`` stacks them).
     """
+    graph = unroll(graph)
     if len(x) == 0:
         raise InputError("calibration data is empty: give --calib-data with at least one image")
     names = [n.name for n in graph if n.op in ACTIVATION_OPS]

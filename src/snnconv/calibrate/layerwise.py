@@ -7,6 +7,9 @@ the most an IF neuron can emit) and the SNN's rate x threshold at the target T, 
 gap to the neurons as a constant input current (their ``bias``: the same as moving the bias of
 the layer before them, but kept apart so the ANN stays the ANN). Each layer is measured with
 every earlier correction in place.
+
+BackRes blocks are corrected per pass: the pass-r neurons of a body are their own layer here
+(the network is unrolled, corrected, and the per-pass biases stacked back).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from snnconv.graph import Graph
+from snnconv.graph import Graph, stack_passes, unroll
 from snnconv.ops import ann_forward
 from snnconv.simulate.engine import Simulator
 
@@ -37,7 +40,14 @@ def calibrate_bias(
     progress: Callable[[int], None] | None = None,
 ) -> Graph:
     """Return ``snn`` with neuron biases calibrated layer by layer at ``timesteps`` steps."""
-    snn = snn.copy()
+    flat = unroll(snn)
+    if flat is not snn:
+        flat = _calibrate_flat(flat.copy(), unroll(ann), x, timesteps, batch_size, progress)
+        return stack_passes(snn, flat)
+    return _calibrate_flat(snn.copy(), ann, x, timesteps, batch_size, progress)
+
+
+def _calibrate_flat(snn: Graph, ann: Graph, x, timesteps, batch_size, progress) -> Graph:
     xt = torch.as_tensor(x)
     neurons = [n for n in snn if n.op == "if_neuron"]
     _, ann_acts = ann_forward(ann, xt, keep=[n.name for n in neurons])

@@ -23,6 +23,7 @@ from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import RESETS
 from snnconv.data import parse_normalize
 from snnconv.data.fit import check_images
+from snnconv.graph import all_nodes
 from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
 
@@ -150,7 +151,7 @@ def convert_cmd(
         snn.metadata["snnconv.normalize"] = normalize
     save_onnx(snn, output, force=force)
     err_console.print(f"wrote {output}")
-    neurons = [n for n in snn if n.op == "if_neuron"]
+    neurons = [n for n in all_nodes(snn.nodes) if n.op == "if_neuron"]  # BackRes bodies too
     console.print(
         f"[green]converted[/green] {len(neurons)} activation layers to IF neurons: "
         f"threshold {settings.threshold}{' per channel' if settings.per_channel else ''}, "

@@ -13,6 +13,7 @@ from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
 
 DEMO_MODEL = "digits_cnn.onnx"
+DEMO_MODELS = {"cnn": DEMO_MODEL, "backres": "digits_backres.onnx"}
 
 
 @click.command("demo")
@@ -20,22 +21,34 @@ DEMO_MODEL = "digits_cnn.onnx"
 @click.option("-o", "--output", help="Also save the converted SNN here.")
 @click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON.")
 @click.option("--force", is_flag=True, help="Overwrite existing outputs.")
-def demo_cmd(timesteps, output, json_path, force):
+@click.option(
+    "--model",
+    "model_kind",
+    type=click.Choice(sorted(DEMO_MODELS)),
+    default="cnn",
+    show_default=True,
+    help="cnn: the residual CNN; backres: a CNN whose middle block runs 3 times with shared "
+    "weights (a backward residual connection, folded into one backres node).",
+)
+def demo_cmd(timesteps, output, json_path, force, model_kind):
     """Load the bundled digits CNN, convert it, simulate it and print the report.
 
     Runs offline in well under a minute: a residual CNN (conv, batch norm, residual add,
     pooling) trained on scikit-learn's 8×8 digits, calibrated on the training split and
-    simulated on the 500 test images.
+    simulated on the 500 test images. ``--model backres`` runs the bundled BackRes example
+    instead (scripts/train_backres_model.py).
 
     \b
     Example:
       snnconv demo -T 16 -o digits.snn.onnx --json demo.json
+      snnconv demo --model backres
     """
     check_outputs(output, json_path, force=force)
-    path = asset_path(DEMO_MODEL)
+    name = DEMO_MODELS[model_kind]
+    path = asset_path(name)
     graph = load_onnx(path)
     console.print(
-        f"[bold]1/3 load[/bold] {DEMO_MODEL}: {len(graph.nodes)} nodes, "
+        f"[bold]1/3 load[/bold] {name}: {len(graph.nodes)} nodes, "
         f"{graph.param_count():,} parameters, matches onnxruntime "
         f"(max abs diff {graph.metadata.get('verify_max_abs_diff')})"
     )

@@ -14,8 +14,27 @@ from snnconv.cli.common import (
     model_options,
     write_json,
 )
-from snnconv.graph import Graph
+from snnconv.graph import SYNAPTIC_OPS, Graph, all_nodes, unroll
 from snnconv.report.tables import fmt_count
+
+
+def _params(n) -> int:
+    return int(sum(p.size for k, p in n.params.items() if k != "threshold"))
+
+
+def depth(graph: Graph) -> dict:
+    """Weighted (conv, linear) layers stored vs executed, and the parameters BackRes saves
+    against the unrolled network."""
+    flat = unroll(graph)
+    stored = sum(n.op in SYNAPTIC_OPS for n in all_nodes(graph.nodes))
+    executed = sum(n.op in SYNAPTIC_OPS for n in flat.nodes)
+    params, unrolled = graph.param_count(), sum(_params(n) for n in flat.nodes)
+    return {
+        "physical_depth": stored,
+        "logical_depth": executed,
+        "params_unrolled": unrolled,
+        "params_saved": unrolled - params,
+    }
 
 
 def describe(graph: Graph) -> dict:
@@ -29,9 +48,17 @@ def describe(graph: Graph) -> dict:
             "op": n.op,
             "inputs": n.inputs,
             "shape": list(shapes[n.name]),
-            "params": int(sum(p.size for k, p in n.params.items() if k != "threshold")),
+            "params": _params(n),
             "macs": macs.get(n.name, 0),
         }
+        if n.op == "backres":
+            body = n.attrs["body"]
+            passes = [f"{b.name}#{r}" for b in body for r in range(1, n.attrs["repeats"] + 1)]
+            row["params"] = sum(_params(b) for b in body)
+            row["macs"] = sum(macs.get(p, 0) for p in passes)
+            row["repeats"] = n.attrs["repeats"]
+            row["mode"] = n.attrs["mode"]
+            row["body"] = [{"name": b.name, "op": b.op, "inputs": b.inputs} for b in body]
         if "threshold" in n.params:
             row["threshold"] = [float(v) for v in np.ravel(n.params["threshold"])]
         nodes.append(row)
@@ -43,6 +70,7 @@ def describe(graph: Graph) -> dict:
         "nodes": nodes,
         "params": graph.param_count(),
         "macs_per_image": int(sum(macs.values())),
+        **depth(graph),
         "verification": {k: v for k, v in meta.items() if k.startswith("verify_")},
         "metadata": dict(meta),
     }
@@ -75,7 +103,7 @@ def inspect_cmd(model, torch_factory, weights, input_shape, trust_pickle, json_p
         th = row.get("threshold")
         t.add_row(
             row["name"],
-            row["op"],
+            row["op"] if "repeats" not in row else f"backres ×{row['repeats']} ({row['mode']})",
             ", ".join(row["inputs"]),
             "×".join(map(str, row["shape"])),
             fmt_count(row["params"]) if row["params"] else "",
@@ -86,6 +114,16 @@ def inspect_cmd(model, torch_factory, weights, input_shape, trust_pickle, json_p
         )
     console.print(t)
     console.print(f"parameters: {info['params']:,} · MACs per image: {info['macs_per_image']:,}")
+    console.print(
+        f"depth (conv/linear layers): physical {info['physical_depth']} stored, "
+        f"logical {info['logical_depth']} executed"
+        + (
+            f" · BackRes saves {info['params_saved']:,} of {info['params_unrolled']:,} "
+            "parameters of the unrolled network"
+            if info["params_saved"]
+            else ""
+        )
+    )
     v = info["verification"]
     if v:
         console.print(

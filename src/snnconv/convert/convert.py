@@ -16,7 +16,7 @@ from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_ac
 from snnconv.convert.neurons import RESETS, to_neurons
 from snnconv.data.fit import check_images
 from snnconv.errors import InputError
-from snnconv.graph import Graph
+from snnconv.graph import Graph, unroll
 
 LAYERWISE = ("none", "bias")
 
@@ -99,7 +99,7 @@ def convert(
     snn = to_neurons(ann, thresholds, settings.reset, settings.v0)
     if settings.calibrate == "bias":
         subset = calib_x[: settings.calibration_images]
-        layers = sum(n.op == "if_neuron" for n in snn)
+        layers = sum(n.op == "if_neuron" for n in unroll(snn))
         snn = calibrate_bias(
             snn,
             ann,

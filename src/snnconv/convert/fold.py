@@ -9,24 +9,44 @@ from snnconv.graph import Graph, Node
 
 def fold_affine(graph: Graph) -> Graph:
     """Return a graph where every affine that directly follows a conv/linear with no other
-    consumer is merged into that layer's weights and bias. Other affines stay as they are."""
+    consumer is merged into that layer's weights and bias. Other affines stay as they are.
+
+    A BackRes body is folded as its own graph, once: its weights are shared by every pass, so
+    folding per pass would scale them R times."""
     g = graph.copy()
-    by_name = {n.name: n for n in g.nodes}
+    g.nodes, g.output = _fold_nodes(g.nodes, g.output)
+    return g
+
+
+def _fold_nodes(nodes: list[Node], output: str) -> tuple[list[Node], str]:
+    by_name = {n.name: n for n in nodes}
     removed: dict[str, str] = {}  # folded affine name -> the layer that absorbed it
-    for node in g.nodes:
+    for node in nodes:
         node.inputs = [removed.get(i, i) for i in node.inputs]
+        if node.op == "backres":
+            node.attrs["body"] = _fold_body(node.attrs["body"], removed)
+            continue
         if node.op != "affine":
             continue
         producer = by_name.get(node.inputs[0])
         if producer is None or producer.op not in ("conv", "linear"):
             continue
-        if len(g.consumers(producer.name)) != 1 or producer.name == g.output:
+        consumers = [n for n in nodes if producer.name in n.inputs]
+        if len(consumers) != 1 or producer.name == output:
             continue
         _absorb(producer, node)
         removed[node.name] = producer.name
-    g.nodes = [n for n in g.nodes if n.name not in removed]
-    g.output = removed.get(g.output, g.output)
-    return g
+    return [n for n in nodes if n.name not in removed], removed.get(output, output)
+
+
+def _fold_body(body: list[Node], outer_removed: dict[str, str]) -> list[Node]:
+    """A body folded on its own; its output (the last node) stays last."""
+    for b in body:
+        b.inputs = [outer_removed.get(i, i) for i in b.inputs]
+    folded, out = _fold_nodes(body, body[-1].name)
+    last = next(n for n in folded if n.name == out)
+    # The absorbing layer fed only the removed output affine, so nothing after it reads it.
+    return [n for n in folded if n is not last] + [last]
 
 
 def _absorb(layer: Node, affine: Node) -> None:

@@ -13,19 +13,33 @@ def to_neurons(
     graph: Graph, thresholds: dict[str, np.ndarray], reset: str = "subtract", v0: float = 0.5
 ) -> Graph:
     """Every relu/clip becomes an ``if_neuron`` with its calibrated threshold; every max pool
-    becomes a ``maxpool_gate``. The output layer stays non-spiking: it accumulates."""
+    becomes a ``maxpool_gate``. The output layer stays non-spiking: it accumulates.
+
+    In a BackRes body, activation ``n`` gets one threshold per pass, ``thresholds["n#r"]``
+    (what ``calibrate`` measures on the unrolled ANN), stacked as [R, 1] or [R, C]."""
     g = graph.copy()
-    for i, n in enumerate(g.nodes):
+    _place(g.nodes, lambda name: thresholds[name], reset, v0)
+    return g
+
+
+def _place(nodes: list[Node], threshold, reset: str, v0: float) -> None:
+    for i, n in enumerate(nodes):
         if n.op in ACTIVATION_OPS:
             attrs = {"reset": reset, "v0": float(v0)}
             if n.op == "clip" and n.attrs.get("max") is not None:
                 attrs["clip_max"] = float(n.attrs["max"])
-            g.nodes[i] = Node(
-                n.name, "if_neuron", n.inputs, attrs, {"threshold": thresholds[n.name]}
-            )
+            nodes[i] = Node(n.name, "if_neuron", n.inputs, attrs, {"threshold": threshold(n.name)})
         elif n.op == "maxpool":
-            g.nodes[i] = Node(n.name, "maxpool_gate", n.inputs, dict(n.attrs))
-    return g
+            nodes[i] = Node(n.name, "maxpool_gate", n.inputs, dict(n.attrs))
+        elif n.op == "backres":
+            repeats = n.attrs["repeats"]
+
+            def per_pass(name: str, repeats: int = repeats) -> np.ndarray:
+                rows = [np.ravel(threshold(f"{name}#{r}")) for r in range(1, repeats + 1)]
+                width = max(len(row) for row in rows)
+                return np.stack([np.broadcast_to(row, (width,)) for row in rows]).astype(np.float32)
+
+            _place(n.attrs["body"], per_pass, reset, v0)
 
 
 def to_ann(snn: Graph) -> Graph:
@@ -33,16 +47,22 @@ def to_ann(snn: Graph) -> Graph:
     activations they replaced, gates become max pools, hybrid boundaries vanish."""
     g = snn.copy()
     _drop_boundaries(g)
-    for i, n in enumerate(g.nodes):
-        if n.op == "if_neuron":
+    _unplace(g.nodes)
+    return g
+
+
+def _unplace(nodes: list[Node]) -> None:
+    for i, n in enumerate(nodes):
+        if n.op == "backres":
+            _unplace(n.attrs["body"])
+        elif n.op == "if_neuron":
             clip_max = n.attrs.get("clip_max")
             if clip_max is None:
-                g.nodes[i] = Node(n.name, "relu", n.inputs)
+                nodes[i] = Node(n.name, "relu", n.inputs)
             else:
-                g.nodes[i] = Node(n.name, "clip", n.inputs, {"min": 0.0, "max": clip_max})
+                nodes[i] = Node(n.name, "clip", n.inputs, {"min": 0.0, "max": clip_max})
         elif n.op == "maxpool_gate":
-            g.nodes[i] = Node(n.name, "maxpool", n.inputs, dict(n.attrs))
-    return g
+            nodes[i] = Node(n.name, "maxpool", n.inputs, dict(n.attrs))
 
 
 def _drop_boundaries(g: Graph) -> None:

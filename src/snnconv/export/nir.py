@@ -313,6 +313,8 @@ class _Exporter:
             "reshape": "NIR has only Flatten; use flatten instead of reshape in the model",
             "hybrid_boundary": "a hybrid net's ANN part is not spiking; export the plain SNN "
             "(convert without --hybrid-after)",
+            "backres": "NIR has no block run repeatedly with shared weights (BackRes); "
+            "exporting it would need the unrolled network",
             "affine": "it was not folded into a conv/linear layer; put batch norm right "
             "after a conv or linear layer so conversion folds it",
         }

@@ -41,6 +41,12 @@ class SpikingNet(nn.Module):
         graph.validate()
         if not graph.is_snn:
             raise InputError("fine-tuning needs an SNN graph (with if_neuron nodes)")
+        blocks = [n.name for n in graph if n.op == "backres"]
+        if blocks:
+            raise InputError(
+                f"node {blocks[0]!r} (backres): fine-tuning does not support BackRes blocks "
+                "(shared weights, per-pass neurons) yet"
+            )
         hybrid = [n.name for n in graph if n.op not in SUPPORTED]
         if hybrid:
             raise InputError(

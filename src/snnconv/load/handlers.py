@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import onnx
 
 from snnconv.load.context import Context, Unsupported
 from snnconv.load.fold import BATCH, attrs_of
@@ -423,3 +424,20 @@ def hybrid_boundary(ctx: Context, node) -> None:
 def maxpool_gate(ctx: Context, node) -> None:
     x = ctx.act(node.input[0])
     ctx.add("maxpool_gate", [x], _pool_attrs(ctx, node, x, with_dilation=True))
+
+
+@register("BackRes", domain=SNN_DOMAIN)
+def backres(ctx: Context, node) -> None:
+    """What save.py writes for a ``backres`` node: the body is a GRAPH attribute reading the
+    block input from the outer scope; it loads as a graph of its own."""
+    from snnconv.load.onnx_loader import load_body  # the loader imports this module
+
+    a = attrs_of(node)
+    x = ctx.act(node.input[0])
+    if not isinstance(a.get("body"), onnx.GraphProto) or "repeats" not in a:
+        raise ctx.error("a BackRes node needs a GRAPH attribute 'body' and an int 'repeats'")
+    body = load_body(a["body"], node.input[0], ctx.shape(x), ctx)
+    for b in body:  # the body's reads of the block input, by its IR name
+        b.inputs = [x if i == node.input[0] else i for i in b.inputs]
+    attrs = {"repeats": int(a["repeats"]), "mode": a.get("mode", "replace"), "body": body}
+    ctx.add("backres", [x], attrs)

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 from google.protobuf.message import DecodeError
-from onnx import numpy_helper
+from onnx import helper, numpy_helper
 
 from snnconv.errors import InputError, UnsupportedOpsError
 from snnconv.graph import Graph, GraphError
 from snnconv.load import handlers  # noqa: F401  (registers the op handlers)
+from snnconv.load.backres import fold_backres
 from snnconv.load.context import Context, Unsupported
 from snnconv.load.fold import FOLDERS, attrs_of
 from snnconv.load.limits import check_size
@@ -197,8 +198,11 @@ def _graph_input(graph: onnx.GraphProto, name: str) -> tuple[str, tuple[int, ...
 # --- building the graph ---------------------------------------------------------------------
 
 
-def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str]]:
-    """The IR graph of ``model`` and, for verification, the ONNX tensor of each IR node."""
+def build_graph(
+    model: onnx.ModelProto, name: str, *, fold: bool = True
+) -> tuple[Graph, dict[str, str]]:
+    """The IR graph of ``model`` and, for verification, the ONNX tensor of each IR node;
+    with ``fold``, repeated blocks (exported BackRes) are folded into ``backres`` nodes."""
     opset = _opset(model, name)
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
@@ -226,6 +230,8 @@ def build_graph(model: onnx.ModelProto, name: str) -> tuple[Graph, dict[str, str
         hint = "\n".join(reasons + [_UNSUPPORTED_HINT])
         raise UnsupportedOpsError(unsupported, hint=hint)
     graph = _finish(ctx, model, input_shape)
+    if fold:
+        graph = fold_backres(graph)
     return graph, {k: v for k, v in ctx.onnx_of.items() if k in {n.name for n in graph.nodes}}
 
 
@@ -328,3 +334,21 @@ def _live(nodes: list, output: str) -> list:
         if n.name in needed:
             needed.update(n.inputs)
     return [n for n in nodes if n.name in needed and n.name in by_name]
+
+
+def load_body(body: onnx.GraphProto, input_name: str, input_shape: tuple[int, ...], ctx) -> list:
+    """The nodes of a BackRes body (a GRAPH attribute reading ``input_name`` from the outer
+    scope), loaded as a model of its own with that input."""
+    g = helper.make_graph(
+        list(body.node),
+        body.name or "body",
+        [helper.make_tensor_value_info(input_name, onnx.TensorProto.FLOAT, [1, *input_shape])],
+        list(body.output),
+        list(body.initializer),
+    )
+    opsets = [helper.make_opsetid("", ctx.opset), helper.make_opsetid(SNN_DOMAIN, 1)]
+    model = helper.make_model(g, opset_imports=opsets)
+    graph, _ = build_graph(model, f"{ctx.source} (body of {ctx.node_name})", fold=False)
+    if graph.output != graph.nodes[-1].name:
+        raise ctx.error("the BackRes body's output must be its last node")
+    return graph.nodes

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from snnconv import ops
-from snnconv.graph import SYNAPTIC_OPS, Graph, Node
+from snnconv.graph import SYNAPTIC_OPS, Graph, Node, unroll
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
 from snnconv.simulate.fanout import fanout
 
@@ -140,6 +140,10 @@ class Simulator:
 
     def __init__(self, graph: Graph, device: str | torch.device = "cpu"):
         graph.validate()
+        # BackRes blocks run unrolled: pass r of body node n is node "n#r", with its own
+        # membranes and thresholds and the shared weights; its spikes and synops are its own
+        # rows in the counts (so they count once per pass).
+        graph = unroll(graph)
         self.graph = graph
         self.device = torch.device(device)
         self.shapes = ops.infer_shapes(graph)

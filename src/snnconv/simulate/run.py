@@ -127,9 +127,10 @@ def simulate(
 
 def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) -> Report:
     n, T = total.images, settings.timesteps
-    ann_macs = ops.macs(snn, sim.shapes)
+    # sim.graph is the graph as run: BackRes passes are their own rows ("name#r").
+    ann_macs = ops.macs(sim.graph, sim.shapes)
     layers = []
-    for node in snn:
+    for node in sim.graph:
         if node.op == "if_neuron":
             neurons = int(np.prod(sim.shapes[node.name]))
             spikes = float(total.spikes[node.name].sum()) / n
