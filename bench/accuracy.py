@@ -1,4 +1,4 @@
-"""Accuracy vs timesteps for each threshold method: prints one JSON document.
+"""Accuracy vs timesteps for each threshold method: prints one JSON line per model.
 
 Models: the bundled digits CNN, and the Fashion-MNIST VGG-style and ResNet-style nets of
 bench/models.py (trained once and cached). For each: the ANN's accuracy and the SNN's accuracy
