@@ -101,18 +101,10 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    results = [bench_model(m, args.limit, args.calib) for m in args.models.split(",")]
-    print(
-        json.dumps(
-            {
-                "bench": "accuracy",
-                "threads": args.threads,
-                "torch": torch.__version__,
-                "results": results,
-            },
-            indent=2,
-        )
-    )
+    for name in args.models.split(","):
+        result = bench_model(name, args.limit, args.calib)
+        result.update(bench="accuracy", threads=args.threads, torch=torch.__version__)
+        print(json.dumps(result), flush=True)  # one line per model, as soon as it is done
 
 
 if __name__ == "__main__":
