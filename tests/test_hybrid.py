@@ -65,3 +65,33 @@ def test_a_cut_inside_a_residual_block_is_refused():
     inner = next(n.name for n in snn if n.op == "conv" and n.name not in cut_points(snn))
     with pytest.raises(InputError, match="Valid cuts"):
         make_hybrid(snn, inner)
+
+
+def test_ann_only_ops_must_sit_in_the_ann_part():
+    from nets import to_graph
+    from torch import nn
+
+    from snnconv.errors import UnsupportedOpsError
+
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(512, 32),
+        nn.ReLU(),
+        nn.Linear(32, 16),
+        nn.Sigmoid(),
+        nn.Linear(16, 10),
+    )
+    ann = to_graph(model, (1, 8, 8))
+    x = inputs(ann.input_shape, 128)
+    y = ann_forward(ann, torch.as_tensor(x))[0].argmax(1).numpy()
+    with pytest.raises(UnsupportedOpsError) as err:
+        convert(ann, x, ConversionSettings(target_timesteps=8))
+    assert [op for _, op in err.value.nodes] == ["sigmoid"]
+    cut = str(err.value).split("--hybrid-after '")[1].split("'")[0]
+    hybrid = convert(ann, x, ConversionSettings(target_timesteps=8, hybrid_after=cut))
+    r = simulate(hybrid, x, y, SimulationSettings(timesteps=32))
+    assert r.ann_accuracy == 1.0 and r.snn_accuracy >= 0.9
+    assert r.spikes_per_image > 0

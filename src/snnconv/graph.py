@@ -22,6 +22,9 @@ Op vocabulary (attributes / params):
 ``concat``         axis (>= 1)
 ``flatten``        (flattens all axes after the batch)
 ``reshape``        shape: the per-sample target shape
+``sigmoid``        (none); ANN-only, like softmax and lrn: allowed after a hybrid boundary
+``softmax``        axis (>= 1)
+``lrn``            size, alpha, beta, bias
 ``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold)
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
                    step (layer-wise calibration; not part of the ANN)
@@ -67,6 +70,9 @@ ANN_OPS = frozenset(
         "concat",
         "flatten",
         "reshape",
+        "sigmoid",
+        "softmax",
+        "lrn",
     }
 )
 SNN_OPS = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
@@ -76,6 +82,9 @@ OPS = ANN_OPS | SNN_OPS | BLOCK_OPS
 BACKRES_MODES = ("replace", "add")
 #: if_neuron params that a body neuron holds once per pass (leading pass axis).
 PER_PASS_PARAMS = ("threshold", "bias")
+
+#: Ops an SNN cannot compute with spikes: they may only sit in a hybrid net's ANN part.
+ANN_ONLY_OPS = frozenset({"sigmoid", "softmax", "lrn"})
 
 #: Ops with weights: their work is multiply-accumulates in an ANN, spike deliveries in an SNN.
 SYNAPTIC_OPS = frozenset({"conv", "linear"})

@@ -122,6 +122,11 @@ KERNELS: dict[str, Callable[..., torch.Tensor]] = {
     "concat": lambda n, xs: torch.cat(xs, dim=n.attrs["axis"]),
     "flatten": lambda n, xs: xs[0].flatten(1),
     "reshape": lambda n, xs: xs[0].reshape((xs[0].shape[0],) + tuple(n.attrs["shape"])),
+    "sigmoid": lambda n, xs: torch.sigmoid(xs[0]),
+    "softmax": lambda n, xs: torch.softmax(xs[0], dim=n.attrs["axis"]),
+    "lrn": lambda n, xs: F.local_response_norm(
+        xs[0], n.attrs["size"], n.attrs["alpha"], n.attrs["beta"], n.attrs["bias"]
+    ),
 }
 
 

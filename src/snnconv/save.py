@@ -113,6 +113,23 @@ class _Writer:
     def _relu(self, n: Node, a: dict) -> None:
         self.emit(n, "Relu", [n.inputs[0]])
 
+    def _sigmoid(self, n: Node, a: dict) -> None:
+        self.emit(n, "Sigmoid", [n.inputs[0]])
+
+    def _softmax(self, n: Node, a: dict) -> None:
+        self.emit(n, "Softmax", [n.inputs[0]], axis=int(a["axis"]))
+
+    def _lrn(self, n: Node, a: dict) -> None:
+        self.emit(
+            n,
+            "LRN",
+            [n.inputs[0]],
+            size=int(a["size"]),
+            alpha=float(a["alpha"]),
+            beta=float(a["beta"]),
+            bias=float(a["bias"]),
+        )
+
     def _clip(self, n: Node, a: dict) -> None:
         lo = self.param(n, "min", np.asarray(a.get("min", 0.0)))
         hi = self.param(n, "max", np.asarray(a["max"]))

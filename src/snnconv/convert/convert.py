@@ -11,7 +11,12 @@ import numpy as np
 from snnconv.calibrate import calibrate, parse_method
 from snnconv.calibrate.layerwise import calibrate_bias
 from snnconv.convert.fold import fold_affine
-from snnconv.convert.hybrid import BOUNDARIES, cut_for_ann_layers, make_hybrid
+from snnconv.convert.hybrid import (
+    BOUNDARIES,
+    cut_for_ann_layers,
+    make_hybrid,
+    refuse_ann_only_ops,
+)
 from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
 from snnconv.convert.neurons import RESETS, to_neurons
 from snnconv.data.fit import check_images
@@ -97,6 +102,13 @@ def convert(
         progress=_stage(progress, "thresholds", len(calib_x)),
     )
     snn = to_neurons(ann, thresholds, settings.reset, settings.v0)
+    # The hybrid cut comes before layer-wise calibration: only the spiking part is calibrated.
+    if settings.ann_layers is not None:
+        cut = cut_for_ann_layers(snn, settings.ann_layers, settings.boundary)
+        snn = make_hybrid(snn, cut, settings.boundary)
+    elif settings.hybrid_after is not None:
+        snn = make_hybrid(snn, settings.hybrid_after, settings.boundary)
+    refuse_ann_only_ops(snn)
     if settings.calibrate == "bias":
         subset = calib_x[: settings.calibration_images]
         layers = sum(n.op == "if_neuron" for n in unroll(snn))
@@ -108,11 +120,6 @@ def convert(
             batch_size=batch_size,
             progress=_stage(progress, "layers", layers),
         )
-    if settings.ann_layers is not None:
-        cut = cut_for_ann_layers(snn, settings.ann_layers, settings.boundary)
-        snn = make_hybrid(snn, cut, settings.boundary)
-    elif settings.hybrid_after is not None:
-        snn = make_hybrid(snn, settings.hybrid_after, settings.boundary)
     snn.metadata = {
         **graph.metadata,
         **snn.metadata,

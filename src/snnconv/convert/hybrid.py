@@ -12,8 +12,8 @@ from __future__ import annotations
 import json
 
 from snnconv.convert.neurons import to_ann
-from snnconv.errors import InputError
-from snnconv.graph import SYNAPTIC_OPS, Graph, Node
+from snnconv.errors import InputError, UnsupportedOpsError
+from snnconv.graph import ANN_ONLY_OPS, SYNAPTIC_OPS, Graph, Node
 
 BOUNDARIES = ("rate", "membrane")
 
@@ -107,3 +107,22 @@ def make_hybrid(snn: Graph, after: str, boundary: str = "rate") -> Graph:
     hybrid = Graph(nodes, snn.input_name, snn.input_shape, output, meta)
     hybrid.validate()
     return hybrid
+
+
+def refuse_ann_only_ops(snn: Graph) -> None:
+    """Ops with no spiking meaning (sigmoid, softmax, LRN) must sit in the ANN part; name
+    each one left in the spiking part and the cut that would keep them all in the ANN."""
+    boundary = next(
+        (i for i, n in enumerate(snn.nodes) if n.op == "hybrid_boundary"), len(snn.nodes)
+    )
+    bad = [n for n in snn.nodes[:boundary] if n.op in ANN_ONLY_OPS]
+    if not bad:
+        return
+    first = snn.nodes.index(bad[0])
+    cuts = [p for p in cut_points(snn) if p == snn.input_name or _index(snn, p) < first]
+    raise UnsupportedOpsError(
+        [(n.name, n.op) for n in bad],
+        hint=f"These ops have no spiking form. Keep them in the ANN part of a hybrid network: "
+        f"--hybrid-after {cuts[-1]!r} (the latest cut before them), or replace them in the "
+        "model before export.",
+    )

@@ -269,11 +269,33 @@ def _is_trailing(ctx: Context, node) -> bool:
 def softmax(ctx: Context, node) -> None:
     x = ctx.act(node.input[0])
     axis = attrs_of(node).get("axis", 1 if ctx.opset < 13 else -1)
-    if not _is_trailing(ctx, node) or len(ctx.shape(x)) != 1 or axis % 2 != 1:
-        raise Unsupported("only a trailing Softmax over the classes can be dropped")
+    rank = len(ctx.shape(x)) + 1
+    if not _is_trailing(ctx, node) or rank != 2 or axis % 2 != 1:
+        if node.op_type == "LogSoftmax" or not 1 <= axis % rank < rank:
+            raise Unsupported("only a trailing LogSoftmax over the classes can be dropped")
+        # Inside the net: an ANN-only op, for the ANN part of a hybrid network.
+        ctx.add("softmax", [x], {"axis": axis % rank})
+        return
     # A softmax does not change which class scores highest, so the SNN can stop before it.
     ctx.bind(node.output[0], x)
     ctx.notes["dropped_trailing_op"] = f"{ctx.node_name} ({node.op_type})"
+
+
+@register("Sigmoid")
+def sigmoid(ctx: Context, node) -> None:
+    ctx.add("sigmoid", [ctx.act(node.input[0])])
+
+
+@register("LRN")
+def lrn(ctx: Context, node) -> None:
+    a = attrs_of(node)
+    attrs = {
+        "size": int(a["size"]),
+        "alpha": float(a.get("alpha", 1e-4)),
+        "beta": float(a.get("beta", 0.75)),
+        "bias": float(a.get("bias", 1.0)),
+    }
+    ctx.add("lrn", [ctx.act(node.input[0])], attrs)
 
 
 # --- pooling --------------------------------------------------------------------------------
