@@ -27,9 +27,10 @@ from snnconv.load.verify import verify_graph
 
 MIN_OPSET = 7
 _UNSUPPORTED_HINT = (
-    "Replace these ops in the model before exporting it (e.g. ReLU for Sigmoid/GELU/LeakyReLU, "
+    "Replace these ops in the model before exporting it (e.g. ReLU for GELU/LeakyReLU/Tanh, "
     "average or max pooling for other pooling), or, if they come at the end of the model, "
-    "cut the model before them. snnconv never skips a layer."
+    "cut the model before them. Sigmoid, Softmax and LRN are accepted in the ANN part of a "
+    "hybrid network (snnconv convert --hybrid-after NODE). snnconv never skips a layer."
 )
 
 
