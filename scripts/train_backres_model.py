@@ -9,15 +9,11 @@ the block reading the same weights; ``snnconv`` loads it back as one ``backres``
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
-import onnxruntime as ort
-import torch
 from torch import nn
-from train_demo_model import SEED, accuracy, export, train  # same folder
+from train_demo_model import train_and_export  # same folder
 
-from snnconv.data import load_dataset
 from snnconv.nn import BackRes
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "snnconv" / "assets"
@@ -47,24 +43,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lr", type=float, default=3e-3)
     args = parser.parse_args()
-
-    torch.set_num_threads(1)
-    torch.manual_seed(SEED)
-    torch.use_deterministic_algorithms(True)
-    train_set, test_set = load_dataset("digits:train"), load_dataset("digits:test")
-    model = build_model()
-    start = time.perf_counter()
-    train(model, train_set.x, train_set.y, args.epochs, args.lr)
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        torch_acc = accuracy(model.eval()(torch.from_numpy(test_set.x)).numpy(), test_set.y)
-    print(f"trained {args.epochs} epochs in {seconds:.1f} s; torch test accuracy {torch_acc:.2%}")
-
-    export(model, args.out)
-    session = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(["logits"], {"image": test_set.x})
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} KiB)")
-    print(f"onnxruntime test accuracy on digits test split: {accuracy(logits, test_set.y):.2%}")
+    train_and_export(build_model, args.out, args.epochs, args.lr, threads=1)
 
 
 if __name__ == "__main__":

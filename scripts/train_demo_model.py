@@ -104,30 +104,35 @@ def _export(model: nn.Module, out: Path) -> None:
     )
 
 
+def train_and_export(build, out: Path, epochs: int, lr: float, threads: int) -> None:
+    """Train ``build()`` on the digits train split, seeded, export it and report its test
+    accuracy in torch and in onnxruntime (shared by the demo and BackRes example scripts)."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    torch.use_deterministic_algorithms(True)
+    train_set, test_set = load_dataset("digits:train"), load_dataset("digits:test")
+    model = build()
+    start = time.perf_counter()
+    train(model, train_set.x, train_set.y, epochs, lr)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        torch_acc = accuracy(model.eval()(torch.from_numpy(test_set.x)).numpy(), test_set.y)
+    print(f"trained {epochs} epochs in {seconds:.1f} s; torch test accuracy {torch_acc:.2%}")
+
+    export(model, out)
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (logits,) = session.run(["logits"], {"image": test_set.x})
+    print(f"wrote {out} ({out.stat().st_size / 1024:.1f} KiB)")
+    print(f"onnxruntime test accuracy on digits test split: {accuracy(logits, test_set.y):.2%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="where to write the .onnx")
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--lr", type=float, default=3e-3)
     args = parser.parse_args()
-
-    torch.set_num_threads(2)
-    torch.manual_seed(SEED)
-    torch.use_deterministic_algorithms(True)
-    train_set, test_set = load_dataset("digits:train"), load_dataset("digits:test")
-    model = build_model()
-    start = time.perf_counter()
-    train(model, train_set.x, train_set.y, args.epochs, args.lr)
-    seconds = time.perf_counter() - start
-    with torch.no_grad():
-        torch_acc = accuracy(model.eval()(torch.from_numpy(test_set.x)).numpy(), test_set.y)
-    print(f"trained {args.epochs} epochs in {seconds:.1f} s; torch test accuracy {torch_acc:.2%}")
-
-    export(model, args.out)
-    session = ort.InferenceSession(str(args.out), providers=["CPUExecutionProvider"])
-    (logits,) = session.run(["logits"], {"image": test_set.x})
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.1f} KiB)")
-    print(f"onnxruntime test accuracy on digits test split: {accuracy(logits, test_set.y):.2%}")
+    train_and_export(build_model, args.out, args.epochs, args.lr, threads=2)
 
 
 if __name__ == "__main__":
