@@ -7,7 +7,7 @@ from html import escape
 
 from snnconv.report.plots import render_all
 from snnconv.report.record import Report
-from snnconv.report.tables import fmt_count, fmt_joules, pct
+from snnconv.report.tables import fmt_count, fmt_joules, layer_rows, pct
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
@@ -55,32 +55,7 @@ def _summary(r: Report) -> str:
 
 
 def _layers(r: Report) -> str:
-    def cell(v, f):
-        return "" if v is None else f(v)
-
-    rows = [
-        [
-            row.name,
-            row.op,
-            cell(row.neurons, lambda v: f"{v:,}"),
-            cell(row.spikes_per_image, fmt_count),
-            cell(row.firing_rate, lambda v: f"{v:.4f}"),
-            cell(row.synops_per_image, fmt_count),
-            cell(row.ann_macs_per_image, fmt_count),
-            cell(row.snn_macs_per_image, fmt_count),
-        ]
-        for row in r.layers
-    ]
-    header = [
-        "layer",
-        "op",
-        "neurons",
-        "spikes/img",
-        "firing rate",
-        "synops/img",
-        "ANN MACs/img",
-        "SNN MACs/img",
-    ]
+    header, rows = layer_rows(r)
     return _table("Per layer", header, rows)
 
 

@@ -81,9 +81,8 @@ def accuracy_table(r: Report) -> Table:
     return t
 
 
-def layer_table(r: Report) -> Table:
-    """One row per neuron or synaptic layer."""
-    t = Table(title="Per layer")
+def layer_rows(r: Report) -> tuple[list[str], list[list[str]]]:
+    """Column names and formatted cells of the per-layer table (shared with the HTML page)."""
     columns = [
         "layer",
         "op",
@@ -97,13 +96,12 @@ def layer_table(r: Report) -> Table:
     hybrid = "hybrid" in r.conversion
     if hybrid:
         columns.append("ANN-part MACs/img")
-    for col in columns:
-        t.add_column(col, justify="left" if col in ("layer", "op") else "right")
+    rows = []
     for row in r.layers:
         cells = [
             row.name,
             row.op,
-            "" if row.neurons is None else f"{row.neurons:,}",
+            _opt(row.neurons, lambda v: f"{v:,}"),
             _opt(row.spikes_per_image, fmt_count),
             _opt(row.firing_rate, lambda v: f"{v:.4f}"),
             _opt(row.synops_per_image, fmt_count),
@@ -112,6 +110,17 @@ def layer_table(r: Report) -> Table:
         ]
         if hybrid:
             cells.append(_opt(row.ann_part_macs_per_image, fmt_count))
+        rows.append(cells)
+    return columns, rows
+
+
+def layer_table(r: Report) -> Table:
+    """One row per neuron or synaptic layer."""
+    t = Table(title="Per layer")
+    columns, rows = layer_rows(r)
+    for col in columns:
+        t.add_column(col, justify="left" if col in ("layer", "op") else "right")
+    for cells in rows:
         t.add_row(*cells)
     return t
 
