@@ -14,7 +14,6 @@ Usage: python bench/speed.py [--models vgg16,resnet18,fashion-vgg,digits] [--tim
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import resource
 import statistics
@@ -28,7 +27,7 @@ from torch import nn
 
 from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.data import asset_path
-from snnconv.load import load_onnx
+from snnconv.load import load_onnx, load_torch
 from snnconv.ops import ann_forward
 from snnconv.simulate import Simulator
 
@@ -87,27 +86,12 @@ def resnet18() -> nn.Module:
     )
 
 
-def exported(model: nn.Module, shape: tuple[int, ...]):
-    buf = io.BytesIO()
-    torch.onnx.export(
-        model.eval(),
-        torch.rand((2,) + shape),
-        buf,
-        dynamo=False,
-        opset_version=17,
-        input_names=["x"],
-        output_names=["y"],
-        dynamic_axes={"x": {0: "b"}, "y": {0: "b"}},
-    )
-    return load_onnx(buf.getvalue())
-
-
 def load_model(name: str):
     torch.manual_seed(0)
     if name == "vgg16":
-        return exported(vgg16(), (3, 32, 32))
+        return load_torch(vgg16(), input_shape=(3, 32, 32))
     if name == "resnet18":
-        return exported(resnet18(), (3, 32, 32))
+        return load_torch(resnet18(), input_shape=(3, 32, 32))
     if name == "digits":
         return load_onnx(asset_path("digits_cnn.onnx"))
     if name == "fashion-vgg":
