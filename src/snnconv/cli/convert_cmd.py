@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -17,7 +18,6 @@ from snnconv.cli.common import (
     stage_progress,
 )
 from snnconv.convert import ConversionSettings, convert
-from snnconv.convert.convert import LAYERWISE
 from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import RESETS
@@ -69,11 +69,12 @@ def default_output(model: str | None, factory: str | None) -> str:
 )
 @click.option(
     "--calibrate",
-    type=click.Choice(LAYERWISE),
     default=ConversionSettings.calibrate,
     show_default=True,
-    help="bias: after thresholds, correct each layer's mean output at the target T, layer "
-    "by layer (Li et al. 2021); none: thresholds only.",
+    metavar="STEPS",
+    help="Layer-wise calibration at the target T after the thresholds, steps joined by +: "
+    "search (rescale each layer's threshold, in order, to fit the ANN's output), bias "
+    "(correct each layer's mean output, Li et al. 2021); none: thresholds only.",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(
@@ -158,6 +159,12 @@ def convert_cmd(
         f"layer-wise calibration {settings.calibrate}, target T = {settings.target_timesteps}, "
         f"reset {settings.reset}, v0 {settings.v0}; {len(ds.x)} calibration images"
     )
+    if "snnconv.threshold_scales" in snn.metadata:
+        scales = json.loads(snn.metadata["snnconv.threshold_scales"])
+        console.print(
+            "threshold search kept these multiples of the initial thresholds: "
+            + ", ".join(f"{name} ×{s:.2f}" for name, s in scales.items())
+        )
     predict(snn, ds, settings.target_timesteps, batch_size)
 
 

@@ -8,8 +8,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from snnconv.calibrate import calibrate, parse_method
-from snnconv.calibrate.layerwise import calibrate_bias
+# layerwise and search as modules, not names: they import the simulator, whose package
+# imports this one.
+from snnconv.calibrate import calibrate, layerwise, parse_method, search
 from snnconv.convert.fold import fold_affine
 from snnconv.convert.hybrid import (
     BOUNDARIES,
@@ -23,7 +24,25 @@ from snnconv.data.fit import check_images
 from snnconv.errors import InputError
 from snnconv.graph import Graph, unroll
 
-LAYERWISE = ("none", "bias")
+#: Layer-wise calibration steps after the thresholds, in the order they run.
+LAYERWISE_STEPS = ("search", "bias")
+#: Images the threshold search simulates per candidate (it runs ~6 candidates per layer).
+SEARCH_IMAGES = 256
+
+
+def parse_layerwise(text: str) -> tuple[str, ...]:
+    """``none``, or steps of LAYERWISE_STEPS joined by ``+`` (e.g. ``search+bias``); they
+    run in LAYERWISE_STEPS order whatever order they are written in."""
+    if text == "none":
+        return ()
+    steps = text.split("+")
+    unknown = [s for s in steps if s not in LAYERWISE_STEPS]
+    if unknown or len(set(steps)) != len(steps):
+        raise InputError(
+            f"--calibrate must be none or steps from {', '.join(LAYERWISE_STEPS)} joined by + "
+            f"(e.g. search+bias), got {text!r}"
+        )
+    return tuple(s for s in LAYERWISE_STEPS if s in steps)
 
 
 @dataclass(frozen=True)
@@ -36,8 +55,8 @@ class ConversionSettings:
     reset: str = "subtract"
     v0: float = 0.5
     maxpool: str = "gate"
-    calibrate: str = "bias"  # layer-wise correction at target_timesteps; "none" to skip
-    calibration_images: int = 512  # images used by the layer-wise correction
+    calibrate: str = "search+bias"  # layer-wise steps at target_timesteps; "none" to skip
+    calibration_images: int = 512  # images used by the layer-wise bias correction
     hybrid_after: str | None = None  # spiking up to this node, ANN after it
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
@@ -51,10 +70,7 @@ class ConversionSettings:
             raise InputError(
                 f"--maxpool must be one of {', '.join(MAXPOOL_MODES)}, got {self.maxpool!r}"
             )
-        if self.calibrate not in LAYERWISE:
-            raise InputError(
-                f"--calibrate must be one of {', '.join(LAYERWISE)}, got {self.calibrate!r}"
-            )
+        parse_layerwise(self.calibrate)
         if self.hybrid_after is not None and self.ann_layers is not None:
             raise InputError("give --hybrid-after or --ann-layers, not both")
         if self.boundary not in BOUNDARIES:
@@ -85,7 +101,8 @@ def convert(
     """Convert an ANN graph into an SNN graph with thresholds calibrated on ``calib_x``.
 
     ``progress(stage, done, total)`` is told of each batch of images calibrated
-    (stage "thresholds") and each layer corrected (stage "layers").
+    (stage "thresholds"), each layer searched (stage "threshold scales") and each layer
+    corrected (stage "layers").
     """
     settings.check()
     check_images(calib_x, graph.input_shape, "calibration data")
@@ -109,16 +126,30 @@ def convert(
     elif settings.hybrid_after is not None:
         snn = make_hybrid(snn, settings.hybrid_after, settings.boundary)
     refuse_ann_only_ops(snn)
-    if settings.calibrate == "bias":
-        subset = calib_x[: settings.calibration_images]
-        layers = sum(n.op == "if_neuron" for n in unroll(snn))
-        snn = calibrate_bias(
+    steps = parse_layerwise(settings.calibrate)
+    layers = sum(n.op == "if_neuron" for n in unroll(snn))
+    scales = None
+    if "search" in steps:
+        snn, scales = search.search_thresholds(
             snn,
             ann,
-            subset,
+            calib_x[:SEARCH_IMAGES],
+            settings.target_timesteps,
+            batch_size=batch_size,
+            progress=_stage(progress, "threshold scales", layers),
+        )
+    if "bias" in steps:
+        snn = layerwise.calibrate_bias(
+            snn,
+            ann,
+            calib_x[: settings.calibration_images],
             settings.target_timesteps,
             batch_size=batch_size,
             progress=_stage(progress, "layers", layers),
+        )
+    if scales is not None:
+        snn.metadata["snnconv.threshold_scales"] = json.dumps(
+            {k: round(v, 4) for k, v in scales.items()}
         )
     snn.metadata = {
         **graph.metadata,

@@ -35,6 +35,8 @@ from snnconv.simulate.fanout import fanout
 
 #: Target size of one layer's activations over a chunk of steps (see the module docstring).
 CHUNK_BYTES = 8 * 2**20
+#: ``record`` this name to get the network's output as an estimate of the ANN's at each step.
+OUTPUT = "__output__"
 
 
 @dataclass
@@ -187,7 +189,9 @@ class Simulator:
         """Simulate one batch for ``timesteps`` steps, ``chunk`` steps at a time (default all).
 
         Returns the counts and the binary spikes of the neuron layers named in ``record``, as
-        time-major (T*B, ...) tensors (for tests and calibration; costs memory).
+        time-major (T*B, ...) tensors (for tests and calibration; costs memory). Recording
+        ``OUTPUT`` gives, at each step t, the output accumulated so far divided by t (or the
+        ANN part's read-out in a hybrid net): what the SNN estimates the ANN's output to be.
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {encoding!r}")
@@ -208,7 +212,7 @@ class Simulator:
                 spikes = torch.cat([poisson_step(x, generator) for _ in range(steps)])
                 inp = _Value(spikes, static=False, events=spikes.abs())
             out = self._run_chunk(inp, steps, t0, state, static_cache, counts, recorded)
-            self._read_out(out, steps, t0, y, state, counts)
+            self._read_out(out, steps, t0, y, state, counts, recorded)
         return counts, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
 
     def _run_chunk(self, inp, steps, t0, state, static_cache, counts, recorded) -> _Value:
@@ -390,7 +394,7 @@ class Simulator:
         mean = total / count.view((steps,) + (1,) * (total.dim() - 1))
         return _Value(mean.flatten(0, 1), static=False, readout=True)
 
-    def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts) -> None:
+    def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts, recorded) -> None:
         """The output layer integrates: prediction at step t is argmax of V(t). The ANN part
         of a hybrid net reads out directly: its output at step t is its prediction."""
         data = out.value(steps)
@@ -398,9 +402,12 @@ class Simulator:
         if out.readout:
             seq = data.view(steps, batch, -1)
         else:
-            seq = _running_sum(data.view(steps, batch, -1), state.get("__output__"))
-            state["__output__"] = seq[-1]
+            seq = _running_sum(data.view(steps, batch, -1), state.get(OUTPUT))
+            state[OUTPUT] = seq[-1]
         predictions = seq.argmax(-1)
+        if OUTPUT in recorded:
+            t = torch.arange(t0 + 1, t0 + steps + 1, device=seq.device, dtype=seq.dtype)
+            recorded[OUTPUT].append(seq if out.readout else seq / t.view(-1, 1, 1))
         correct = (predictions == y.view(1, -1)).sum(1).cpu().numpy()
         counts.correct_per_step[t0 : t0 + steps] += correct
         if counts.per_image:
