@@ -10,6 +10,7 @@ from nets import KINDS, graph_of, inputs
 from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.ops import ann_forward
 from snnconv.simulate import SimulationSettings, Simulator, simulate
+from snnconv.simulate.early_exit import charge, exit_steps
 
 
 def _converted(kind: str, **settings):
@@ -139,8 +140,6 @@ def test_bn_folding_keeps_the_ann_function():
 
 
 def test_exit_steps_stop_when_the_prediction_has_held():
-    from snnconv.simulate.early_exit import exit_steps
-
     predictions = np.array([[0, 1, 2], [0, 2, 2], [0, 2, 1], [0, 2, 1]])  # T=4, three images
     np.testing.assert_array_equal(exit_steps(predictions, 2), [2, 3, 2])
     np.testing.assert_array_equal(exit_steps(predictions, 1), [1, 1, 1])
@@ -159,6 +158,69 @@ def test_early_exit_charges_only_the_steps_run():
     assert early.early_exit.synops_per_image < full.synops_per_image
     assert early.early_exit.snn_joules_per_image < full.energy.snn_joules_per_image
     assert sum(early.early_exit.steps_histogram) == len(x)
-    # the plain figures of the report are untouched by the early-exit block
-    assert early.snn_accuracy == full.snn_accuracy
-    assert early.synops_per_image == full.synops_per_image
+    # the report describes the run as made: its figures are those of the early exit
+    assert early.snn_accuracy == early.early_exit.accuracy
+    assert early.synops_per_image == early.early_exit.synops_per_image
+    assert early.energy.snn_joules_per_image == early.early_exit.snn_joules_per_image
+
+
+def _charged_full_runs(snn, x, y, T, stable, settings):
+    """The reference: every image run to T (as simulate batches them), then charged only the
+    steps up to where it would have stopped."""
+    sim = Simulator(snn)
+    gen = torch.Generator().manual_seed(settings.seed)
+    total = None
+    for start in range(0, len(x), settings.batch_size):
+        xb, yb = (torch.as_tensor(a[start : start + settings.batch_size]) for a in (x, y))
+        counts, _ = sim.run(xb, yb, T, encoding=settings.encoding, generator=gen, per_image=True)
+        if total is None:
+            total = counts
+        else:
+            total.merge(counts)
+    return total, exit_steps(total.predictions, stable)
+
+
+@pytest.mark.parametrize(
+    ("kind", "encoding", "schedule"),
+    [("vgg", "direct", "step"), ("vgg", "poisson", "step"), ("residual", "direct", "layer")],
+)
+def test_early_exit_that_stops_work_matches_charging_a_full_run(kind, encoding, schedule):
+    ann, snn, x = _converted(kind)
+    y = _labels(ann, x)
+    T, K = 16, 3
+    settings = SimulationSettings(
+        timesteps=T, exit_when_stable=K, encoding=encoding, schedule=schedule, batch_size=48
+    )
+    e = simulate(snn, x, y, settings).early_exit
+    full, stop = _charged_full_runs(snn, x, y, T, K, settings)
+    assert 1 < e.mean_steps < T - 1
+    assert e.mean_steps == stop.mean()
+    assert e.steps_histogram == np.bincount(stop, minlength=T + 1)[1:].tolist()
+    assert e.accuracy == (full.predictions[stop - 1, np.arange(len(x))] == y).mean()
+    assert e.spikes_per_image == charge(full.image_spikes, stop)
+    assert e.synops_per_image == charge(full.image_synops, stop)
+    static_macs = sum(full.snn_macs.values()) / len(x) - full.image_macs.sum() / len(x)
+    macs = static_macs + charge(full.image_macs, stop)
+    assert e.snn_macs_per_image == pytest.approx(macs, rel=1e-12)
+
+
+def test_early_exit_drops_stopped_images_from_the_batch():
+    ann, snn, x = _converted("vgg")
+    y = torch.as_tensor(_labels(ann, x))
+    sim = Simulator(snn)
+    batches = []
+    read_out = sim._read_out
+
+    def spy(*args):
+        predictions = read_out(*args)
+        batches.append(predictions.shape[1])
+        return predictions
+
+    sim._read_out = spy
+    counts, _ = sim.run(torch.as_tensor(x), y, 64, chunk=1, exit_when_stable=2)
+    assert counts.stop.max() < 64  # every image stopped early ...
+    assert len(batches) == counts.stop.max()  # ... and the run ended with the last of them
+    assert batches[0] == len(x) > batches[-1]
+    assert batches == sorted(batches, reverse=True)
+    # an image that stopped keeps its answer: accuracy no longer changes after the last stop
+    assert len(set(counts.correct_per_step[counts.stop.max() - 1 :])) == 1

@@ -152,8 +152,8 @@ def simulation_options(f: Callable) -> Callable:
                 "--exit-when-stable",
                 metavar="K",
                 type=click.IntRange(min=1),
-                help="Early exit: also report accuracy, steps and energy when each image "
-                "stops once its prediction has held for K steps.",
+                help="Early exit: stop simulating each image once its prediction has held "
+                "for K steps; accuracy, counts and energy are then those of the steps run.",
             ),
             click.option(
                 "--seed", default=0, show_default=True, type=int, help="Seed for Poisson input."

@@ -7,7 +7,7 @@ from html import escape
 
 from snnconv.report.plots import render_all
 from snnconv.report.record import Report
-from snnconv.report.tables import fmt_count, fmt_joules, layer_rows, pct
+from snnconv.report.tables import accuracy_label, fmt_count, fmt_joules, layer_rows, pct
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}
@@ -35,7 +35,7 @@ def _summary(r: Report) -> str:
     e = r.energy
     rows = [
         ["ANN accuracy", pct(r.ann_accuracy)],
-        [f"SNN accuracy at T = {r.timesteps}", pct(r.snn_accuracy)],
+        [accuracy_label(r), pct(r.snn_accuracy)],
         ["drop vs ANN", f"{r.accuracy_drop_points:.2f} points"],
         ["spikes / image", fmt_count(r.spikes_per_image)],
         ["synaptic ops / image", fmt_count(r.synops_per_image)],

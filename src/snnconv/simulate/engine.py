@@ -5,11 +5,14 @@ at a time, with time folded into the batch inside the chunk and all state (membr
 gate scores, the output accumulator) carried between chunks:
 
 * chunk = T: layer by layer, every step of a layer at once;
-* chunk = 1: step by step (anytime read-out, early exit);
+* chunk = 1: step by step (anytime read-out);
 * in between, the default: as many steps as keep one layer's folded activations near the
   processor's cache (``CHUNK_BYTES``). Measured on CPU, a Fashion-MNIST CNN ran about 1.7x
   faster in chunks of 2 steps than with all 32 folded at once (memory traffic, not
   arithmetic, bounds these layers); memory stays bounded too. Results are identical.
+
+With early exit, the images whose prediction has held long enough are dropped from the batch
+after each chunk (every per-image state is compacted), so their remaining steps cost nothing.
 
 Nodes that depend on the input image alone (under direct encoding: the first layer's current)
 are computed once per batch and reused at every step.
@@ -30,6 +33,7 @@ import torch
 
 from snnconv import ops
 from snnconv.graph import SYNAPTIC_OPS, Graph, Node, unroll
+from snnconv.simulate.early_exit import update_stops
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
 from snnconv.simulate.fanout import fanout
 
@@ -43,8 +47,13 @@ OUTPUT = "__output__"
 class Counts:
     """Totals over the images of one or more batches; per-step arrays have length T.
 
-    With ``per_image``, the per-step counts are also kept for every image (arrays T x N), so
-    that early exit can charge each image only the steps it ran."""
+    With ``per_image``, the per-step counts are also kept for every image (arrays T x N).
+    With early exit, ``stop`` holds the 1-based step at which each image stopped, and every
+    count covers the steps run up to it; an image that has stopped keeps its last prediction
+    in ``correct_per_step``.
+
+    Layers queue their counts for a chunk with ``add``; ``commit`` counts them once the
+    chunk's stops are known."""
 
     timesteps: int
     images: int = 0
@@ -59,6 +68,8 @@ class Counts:
     image_spikes: np.ndarray | None = None  # T x N, all layers
     image_macs: np.ndarray | None = None  # T x N, layers fed analog values step by step
     labels: np.ndarray | None = None  # N
+    stop: np.ndarray | None = None  # N, with early exit
+    _pending: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if self.correct_per_step is None:
@@ -83,12 +94,41 @@ class Counts:
         ):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0.0) + v
+        if self.stop is not None:
+            self.stop = np.concatenate([self.stop, other.stop])
         if self.per_image:
             self.labels = np.concatenate([self.labels, other.labels])
             for name in ("predictions", "image_synops", "image_spikes", "image_macs"):
                 setattr(
                     self, name, np.concatenate([getattr(self, name), getattr(other, name)], axis=1)
                 )
+
+    def add(self, table: str, name: str, t0: int, per_image: torch.Tensor) -> None:
+        """Queue a layer's counts over a chunk, per step and image (steps x B): ``table`` is
+        ``spikes``, ``synops`` or ``snn_macs``."""
+        self._pending.append((table, name, t0, per_image))
+
+    def commit(self, ran: torch.Tensor | None = None, images: np.ndarray | None = None) -> None:
+        """Count the queued chunk. ``ran`` (steps x B, 0/1) leaves out the steps an image ran
+        past its stop; ``images`` are the chunk's images' positions in the batch (default all).
+        Per-image counts are exact in float32 (< 2**24); totals are summed in float64."""
+        columns = slice(None) if images is None else images
+        for table, name, t0, per_image in self._pending:
+            if ran is not None:
+                per_image = per_image * ran
+            if table == "snn_macs":
+                total = float(per_image.sum(dtype=torch.float64))
+                self.snn_macs[name] = self.snn_macs.get(name, 0.0) + total
+            else:
+                per_step = per_image.sum(1, dtype=torch.float64).cpu().numpy()
+                _add_steps(getattr(self, table), name, per_step, self.timesteps, t0)
+            if self.per_image:
+                rows = getattr(self, _PER_IMAGE[table])
+                rows[t0 : t0 + len(per_image), columns] += per_image.cpu().numpy()
+        self._pending.clear()
+
+
+_PER_IMAGE = {"spikes": "image_spikes", "synops": "image_synops", "snn_macs": "image_macs"}
 
 
 class _Value:
@@ -185,8 +225,13 @@ class Simulator:
         generator: torch.Generator | None = None,
         record: Collection[str] = (),
         per_image: bool = False,
+        exit_when_stable: int | None = None,
     ) -> tuple[Counts, dict[str, torch.Tensor]]:
         """Simulate one batch for ``timesteps`` steps, ``chunk`` steps at a time (default all).
+
+        With ``exit_when_stable`` K, an image stops once its prediction has held for K steps
+        (checked after every chunk; see ``snnconv.simulate.early_exit``) and the run ends when
+        every image has stopped.
 
         Returns the counts and the binary spikes of the neuron layers named in ``record``, as
         time-major (T*B, ...) tensors (for tests and calibration; costs memory). Recording
@@ -195,25 +240,77 @@ class Simulator:
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {encoding!r}")
-        x = x.to(self.device, torch.float32)
-        y = y.to(self.device)
+        if record and exit_when_stable is not None:
+            raise ValueError("record needs every image for every step: no early exit")
+        x_all = x.to(self.device, torch.float32)
+        x, y = x_all, y.to(self.device)
         chunk = chunk or self.auto_chunk(len(x), timesteps)
         state: dict[str, torch.Tensor] = {}
         static_cache: dict[str, _Value] = {}
         counts = Counts(timesteps, images=len(x), per_image=per_image)
         if per_image:
             counts.labels = y.cpu().numpy()
+        running = torch.arange(len(x), device=self.device)  # batch positions of those running
+        if exit_when_stable is not None:
+            counts.stop = np.zeros(len(x), np.int64)
         recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
         for t0 in range(0, timesteps, chunk):
             steps = min(chunk, timesteps - t0)
             if encoding == "direct":
                 inp = _Value(x, static=True)
             else:
-                spikes = torch.cat([poisson_step(x, generator) for _ in range(steps)])
+                # drawn for the whole batch, so that an image's input does not depend on exits
+                draws = [poisson_step(x_all, generator) for _ in range(steps)]
+                spikes = torch.cat(draws if len(x) == len(x_all) else [d[running] for d in draws])
                 inp = _Value(spikes, static=False, events=spikes.abs())
             out = self._run_chunk(inp, steps, t0, state, static_cache, counts, recorded)
-            self._read_out(out, steps, t0, y, state, counts, recorded)
+            predictions = self._read_out(out, steps, t0, state, recorded)
+            if exit_when_stable is None:
+                counts.commit()
+                self._count_correct(counts, predictions, y, t0, running)
+                continue
+            stop, state["__last__"], state["__held__"] = update_stops(
+                predictions, t0, timesteps, exit_when_stable, state.get("__last__"),
+                state.get("__held__"),
+            )  # fmt: skip
+            done = self._count_exits(counts, predictions, y, t0, stop, running)
+            if done.all():
+                if encoding == "poisson":  # the next batch's input stays as without exits
+                    for _ in range(timesteps - t0 - steps):
+                        poisson_step(x_all, generator)
+                break
+            if done.any():
+                keep = ~done
+                x, y, running = x[keep], y[keep], running[keep]
+                state = {k: v[keep] for k, v in state.items()}
+                static_cache = {
+                    k: _Value(v.data[keep], static=True, readout=v.readout)
+                    for k, v in static_cache.items()
+                }
         return counts, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
+
+    @staticmethod
+    def _count_correct(counts: Counts, predictions, y, t0, running) -> None:
+        steps = len(predictions)
+        correct = (predictions == y.view(1, -1)).sum(1).cpu().numpy()
+        counts.correct_per_step[t0 : t0 + steps] += correct
+        if counts.per_image:
+            counts.predictions[t0 : t0 + steps, running.cpu().numpy()] = predictions.cpu().numpy()
+
+    def _count_exits(self, counts: Counts, predictions, y, t0, stop, running) -> torch.Tensor:
+        """Count a chunk under early exit: each image up to its stop step, after which it
+        keeps its answer. Returns which images have stopped."""
+        steps = len(predictions)
+        step = torch.arange(t0 + 1, t0 + steps + 1, device=stop.device).view(-1, 1)
+        done = stop > 0
+        images = running.cpu().numpy()
+        counts.commit((~done | (step <= stop)).float(), images)
+        last = torch.where(done, stop - t0 - 1, steps - 1)
+        answers = predictions.gather(0, torch.minimum(step - t0 - 1, last))
+        self._count_correct(counts, answers, y, t0, running)
+        counts.correct_per_step[t0 + steps :] += int((answers[-1] == y)[done].sum())
+        counts.stop[images[done.cpu().numpy()]] = stop[done].cpu().numpy()
+        return done
 
     def _run_chunk(self, inp, steps, t0, state, static_cache, counts, recorded) -> _Value:
         values: dict[str, _Value] = {self.graph.input_name: inp}
@@ -272,15 +369,10 @@ class Simulator:
         if arg.spiking:
             fan = self._fanout[node.name]
             per_image = arg.events.flatten(1).to(fan.dtype) @ fan
-            per_step = per_image.view(steps, batch).sum(1).double().cpu().numpy()
-            _add_steps(counts.synops, node.name, per_step, counts.timesteps, t0)
-            if counts.per_image:
-                counts.image_synops[t0 : t0 + steps] += per_image.view(steps, batch).cpu().numpy()
+            counts.add("synops", node.name, t0, per_image.view(steps, batch))
         else:
-            macs = self._macs[node.name] * len(data)
-            counts.snn_macs[node.name] = counts.snn_macs.get(node.name, 0.0) + macs
-            if counts.per_image:
-                counts.image_macs[t0 : t0 + steps] += self._macs[node.name]
+            macs = torch.full((steps, batch), float(self._macs[node.name]), dtype=torch.float64)
+            counts.add("snn_macs", node.name, t0, macs.to(out.device))
         return _Value(out, static=False)
 
     def _scaled_weight(self, node: Node, scale: torch.Tensor) -> torch.Tensor:
@@ -347,13 +439,7 @@ class Simulator:
             else:
                 v.addcmul_(spikes[t], theta, value=-1.0)
         state[node.name] = v
-        # Per-image counts are exact in float32 (a layer has < 2**24 neurons); the batch
-        # total is summed in float64.
-        per_image = spikes.view(steps, batch, -1).sum(2)
-        per_step = per_image.sum(1, dtype=torch.float64).cpu().numpy()
-        _add_steps(counts.spikes, node.name, per_step, counts.timesteps, t0)
-        if counts.per_image:
-            counts.image_spikes[t0 : t0 + steps] += per_image.cpu().numpy()
+        counts.add("spikes", node.name, t0, spikes.view(steps, batch, -1).sum(2))
         if node.name in recorded:
             recorded[node.name].append(spikes)
         flat = spikes.flatten(0, 1)
@@ -394,9 +480,10 @@ class Simulator:
         mean = total / count.view((steps,) + (1,) * (total.dim() - 1))
         return _Value(mean.flatten(0, 1), static=False, readout=True)
 
-    def _read_out(self, out: _Value, steps, t0, y, state, counts: Counts, recorded) -> None:
-        """The output layer integrates: prediction at step t is argmax of V(t). The ANN part
-        of a hybrid net reads out directly: its output at step t is its prediction."""
+    def _read_out(self, out: _Value, steps: int, t0: int, state, recorded) -> torch.Tensor:
+        """The prediction of every image at every step of the chunk (steps x B). The output
+        layer integrates: the prediction at step t is argmax of V(t). The ANN part of a
+        hybrid net reads out directly: its output at step t is its prediction."""
         data = out.value(steps)
         batch = data.shape[0] // steps
         if out.readout:
@@ -404,14 +491,10 @@ class Simulator:
         else:
             seq = _running_sum(data.view(steps, batch, -1), state.get(OUTPUT))
             state[OUTPUT] = seq[-1]
-        predictions = seq.argmax(-1)
         if OUTPUT in recorded:
             t = torch.arange(t0 + 1, t0 + steps + 1, device=seq.device, dtype=seq.dtype)
             recorded[OUTPUT].append(seq if out.readout else seq / t.view(-1, 1, 1))
-        correct = (predictions == y.view(1, -1)).sum(1).cpu().numpy()
-        counts.correct_per_step[t0 : t0 + steps] += correct
-        if counts.per_image:
-            counts.predictions[t0 : t0 + steps] = predictions.cpu().numpy()
+        return seq.argmax(-1)
 
 
 _STATEFUL = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})

@@ -17,7 +17,6 @@ from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.report.record import EarlyExit, Energy, LayerRecord, Report, Throughput
 from snnconv.simulate import distributed
-from snnconv.simulate.early_exit import charge, exit_steps
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import PRESETS
 from snnconv.simulate.engine import Counts, Simulator
@@ -79,6 +78,10 @@ def simulate(
         raise InputError(f"{data_name or 'data'}: no images to simulate")
     check_images(x, snn.input_shape, data_name or "data")
     world = distributed.world()
+    if world and settings.exit_when_stable is not None:
+        raise InputError(
+            "--exit-when-stable is not supported under torchrun yet; run it in one process"
+        )
     if world:
         device = distributed.local_device(settings.device, world)
         settings = replace(settings, device=device, seed=settings.seed + world.rank)
@@ -92,7 +95,9 @@ def simulate(
     check_labels(y, num_outputs, data_name or "data")
     ann = to_ann(snn)
     generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
-    total = Counts(settings.timesteps, per_image=settings.exit_when_stable is not None)
+    total = Counts(settings.timesteps)
+    if settings.exit_when_stable is not None:
+        total.stop = np.zeros(0, np.int64)
     ann_correct = 0
     sim_seconds = 0.0
     for start in range(0, len(x), settings.batch_size):
@@ -106,7 +111,7 @@ def simulate(
             chunk=chunk,
             encoding=settings.encoding,
             generator=generator,
-            per_image=settings.exit_when_stable is not None,
+            exit_when_stable=settings.exit_when_stable,
         )
         sim_seconds += time.perf_counter() - t
         total.merge(counts)
@@ -114,10 +119,6 @@ def simulate(
         ann_correct += int((out.argmax(1).cpu() == yb).sum())
         if progress:
             progress(len(xb))
-    if world and settings.exit_when_stable is not None:
-        raise InputError(
-            "--exit-when-stable is not supported under torchrun yet; run it in one process"
-        )
     if world:
         total, ann_correct, sim_seconds = distributed.all_reduce(
             total, ann_correct, sim_seconds, sim.neurons, sim.synaptic, settings.device
@@ -126,7 +127,10 @@ def simulate(
 
 
 def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) -> Report:
+    """The report of the run as it was made: with early exit, every count covers the steps
+    each image ran, and an image that has stopped keeps its answer in the accuracies."""
     n, T = total.images, settings.timesteps
+    steps_run = T if total.stop is None else float(total.stop.mean())  # per image
     # sim.graph is the graph as run: BackRes passes are their own rows ("name#r").
     ann_macs = ops.macs(sim.graph, sim.shapes)
     layers = []
@@ -134,7 +138,8 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         if node.op == "if_neuron":
             neurons = int(np.prod(sim.shapes[node.name]))
             spikes = float(total.spikes[node.name].sum()) / n
-            layers.append(LayerRecord(node.name, node.op, neurons, spikes, spikes / (neurons * T)))
+            rate = spikes / (neurons * steps_run)
+            layers.append(LayerRecord(node.name, node.op, neurons, spikes, rate))
         elif node.name in ann_macs:
             layers.append(
                 LayerRecord(
@@ -159,10 +164,19 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
     conversion = json.loads(snn.metadata.get("snnconv.conversion", "{}"))
     if "snnconv.hybrid" in snn.metadata:
         conversion["hybrid"] = json.loads(snn.metadata["snnconv.hybrid"])
+    spikes = sum(r.spikes_per_image or 0.0 for r in layers)
     early = None
-    if settings.exit_when_stable is not None:
-        early = _early_exit(
-            total, settings.exit_when_stable, snn_macs, ann_mac_total, ann_part_j, ann_j, preset
+    if total.stop is not None:
+        early = EarlyExit(
+            stable_steps=settings.exit_when_stable,
+            accuracy=accuracy[-1],
+            mean_steps=steps_run,
+            steps_histogram=np.bincount(total.stop, minlength=T + 1)[1:].tolist(),
+            spikes_per_image=spikes,
+            synops_per_image=synops,
+            snn_macs_per_image=snn_macs,
+            snn_joules_per_image=snn_j,
+            ratio=snn_j / ann_j if ann_j else float("nan"),
         )
     return Report(
         model=snn.metadata.get("source_name", ""),
@@ -174,7 +188,7 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         ann_accuracy=ann_correct / n,
         snn_accuracy=accuracy[-1],
         accuracy_per_step=accuracy,
-        spikes_per_image=sum(r.spikes_per_image or 0.0 for r in layers),
+        spikes_per_image=spikes,
         synops_per_image=synops,
         ann_macs_per_image=ann_mac_total,
         snn_macs_per_image=snn_macs,
@@ -190,30 +204,8 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
             snn_part_j,
             ann_part_j,
         ),
-        throughput=Throughput(n / seconds, n * T / seconds, seconds),
+        throughput=Throughput(n / seconds, n * steps_run / seconds, seconds),
         layers=layers,
         conversion=conversion,
         early_exit=early,
-    )
-
-
-def _early_exit(total: Counts, stable, snn_macs, ann_mac_total, ann_part_j, ann_j, preset):
-    """What each image costs when it stops as soon as its prediction holds for K steps."""
-    stop = exit_steps(total.predictions, stable)
-    n, T = total.images, total.timesteps
-    labels_correct = total.predictions[stop - 1, np.arange(n)] == total.labels
-    static_macs = snn_macs - total.image_macs.sum() / n  # computed once, whatever the steps
-    macs = static_macs + charge(total.image_macs, stop)
-    synops = charge(total.image_synops, stop)
-    energy = synops * preset.ac_joules + macs * preset.mac_joules + ann_part_j
-    return EarlyExit(
-        stable_steps=stable,
-        accuracy=float(labels_correct.mean()),
-        mean_steps=float(stop.mean()),
-        steps_histogram=np.bincount(stop, minlength=T + 1)[1:].tolist(),
-        spikes_per_image=charge(total.image_spikes, stop),
-        synops_per_image=synops,
-        snn_macs_per_image=macs,
-        snn_joules_per_image=energy,
-        ratio=energy / ann_j if ann_j else float("nan"),
     )
