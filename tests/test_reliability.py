@@ -353,33 +353,69 @@ def test_estimate_grows_with_steps_at_once_and_batch(workdir):
     assert memory.estimate_peak_bytes(snn, 8, 4) == 32 * one
 
 
-def test_simulation_that_cannot_fit_is_refused(workdir, monkeypatch, capsys):
+def _sim_args(workdir, *extra: str) -> list[str]:
+    model, data = str(workdir / "model.snn.onnx"), f"npz:{workdir / 'data.npz'}"
+    return ["simulate", model, "--data", data, "-T", "32", *extra]
+
+
+def test_memory_budget_shortens_chunks_and_keeps_results(workdir, monkeypatch):
     from snnconv.load import load_onnx
 
     snn = load_onnx(workdir / "model.snn.onnx")
     data = np.load(workdir / "data.npz")
-    per_image = memory.bytes_per_image(snn, 32)  # this small net folds all 32 steps at once
-    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 10 * per_image + 1)
-    with pytest.raises(InputError, match=r"GB .*--batch-size 10 or less"):
-        simulate(snn, data["x"], data["y"], SimulationSettings(timesteps=32, batch_size=64))
-    simulate(snn, data["x"][:10], data["y"][:10], SimulationSettings(timesteps=32, batch_size=10))
+    step = memory.bytes_per_image(snn, 1) * 64  # one step of a 64-image batch
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 100 * step)
+    reports = {
+        budget: simulate(snn, data["x"], data["y"], SimulationSettings(32, memory_budget=budget))
+        for budget in (None, 5 * step + 1, f"{step}B")
+    }
+    default, five, one = reports.values()
+    assert default.memory_budget_bytes == 50 * step  # half the free memory
+    assert (default.chunk, five.chunk, one.chunk) == (32, 5, 1)  # this small net folds all 32
+    assert five.memory_budget_bytes == 5 * step + 1 and one.memory_budget_bytes == step
+    for r in (five, one):
+        assert r.accuracy_per_step == default.accuracy_per_step
+        assert r.spikes_per_image == default.spikes_per_image
+        assert r.synops_per_image == default.synops_per_image
+        assert r.layers == default.layers
 
-    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": per_image // 2)
-    code, err = cli(
-        capsys,
-        monkeypatch,
-        "simulate",
-        str(workdir / "model.snn.onnx"),
-        "--data",
-        f"npz:{workdir / 'data.npz'}",
-        "-T",
-        "32",
-    )
-    assert code == 2 and "even one image does not fit" in err and "--schedule step" in err
+
+def test_memory_budget_too_small_for_one_step_is_refused(workdir, monkeypatch, capsys):
+    from snnconv.load import load_onnx
+
+    snn = load_onnx(workdir / "model.snn.onnx")
+    data = np.load(workdir / "data.npz")
+    per_image = memory.bytes_per_image(snn, 1)
+    with pytest.raises(
+        InputError, match=r"budget .*\(--memory-budget\); use --batch-size 10 or less"
+    ):
+        simulate(snn, data["x"], data["y"], SimulationSettings(32, memory_budget=10 * per_image))
+    # the free memory sets the budget when none is given
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": per_image)
+    code, err = cli(capsys, monkeypatch, *_sim_args(workdir))
+    assert code == 2 and "even one image needs" in err and "raise --memory-budget" in err
+    # a budget given is the user's call, even above the free memory
+    r = simulate(snn, data["x"], data["y"], SimulationSettings(32, memory_budget="2GiB"))
+    assert r.memory_budget_bytes == 2 * 2**30
+
+
+@pytest.mark.parametrize("text", ["lots", "2 GiBs", "-1MB", "0", "1e9"])
+def test_bad_memory_budget_is_refused_naming_the_option(workdir, monkeypatch, capsys, text):
+    code, err = cli(capsys, monkeypatch, *_sim_args(workdir, "--memory-budget", text))
+    assert code == 2 and "--memory-budget" in err and "Traceback" not in err
+
+
+def test_memory_budget_sizes():
+    assert memory.parse_size("512MB") == 512 * 10**6
+    assert memory.parse_size("2GiB") == 2 * 2**30
+    assert memory.parse_size("1.5 gb") == 1_500_000_000
+    assert memory.parse_size("4096") == memory.parse_size(4096) == 4096
 
 
 def test_unknown_available_memory_skips_the_check(workdir, monkeypatch):
     assert memory.available_bytes() is None or memory.available_bytes() > 0
     monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": None)
     snn = graph_of("residual")
-    memory.check_fits(snn, 10**6, 10**6, "cpu")  # would need petabytes; not refused
+    budget, _ = memory.budget(None, "cpu")
+    assert budget is None
+    assert memory.plan_chunk(snn, 10**6, 10**6, budget) == 10**6  # petabytes; not refused

@@ -18,6 +18,7 @@ from snnconv.graph import Graph
 from snnconv.load import load_model, load_torch
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import DEFAULT_PRESET, PRESETS
+from snnconv.simulate.memory import parse_size
 from snnconv.simulate.run import SCHEDULES, SimulationSettings
 
 # Reports are tables: when piped or captured, give them room rather than 80 columns.
@@ -27,6 +28,10 @@ err_console = Console(stderr=True)
 
 def _normalize(ctx, param, value):
     return parse_normalize(value) if value else None
+
+
+def _memory_budget(ctx, param, value):
+    return None if value is None else parse_size(value)  # bad text stops before any loading
 
 
 def model_options(f: Callable) -> Callable:
@@ -156,6 +161,14 @@ def simulation_options(f: Callable) -> Callable:
                 "for K steps; accuracy, counts and energy are then those of the steps run.",
             ),
             click.option(
+                "--memory-budget",
+                metavar="SIZE",
+                callback=_memory_budget,
+                help="Memory the simulation may plan for, e.g. 512MB or 2GiB (default: half "
+                "the free memory). Time is folded into the batch in shorter chunks to stay "
+                "within it; results are identical.",
+            ),
+            click.option(
                 "--seed", default=0, show_default=True, type=int, help="Seed for Poisson input."
             ),
         ]
@@ -174,6 +187,7 @@ def sim_settings(kw: dict) -> SimulationSettings:
         energy=kw["energy"],
         seed=kw["seed"],
         exit_when_stable=kw.get("exit_when_stable"),
+        memory_budget=kw.get("memory_budget"),
     )
 
 

@@ -87,6 +87,8 @@ class Report:
     layers: list[LayerRecord] = field(default_factory=list)
     conversion: dict[str, Any] = field(default_factory=dict)
     early_exit: EarlyExit | None = None
+    chunk: int | None = None  # timesteps folded into the batch at once
+    memory_budget_bytes: int | None = None  # what the chunk was sized within (None: no limit)
     schema: str = SCHEMA
 
     @property

@@ -16,11 +16,10 @@ from snnconv.data.fit import check_images, check_labels
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.report.record import EarlyExit, Energy, LayerRecord, Report, Throughput
-from snnconv.simulate import distributed
+from snnconv.simulate import distributed, memory
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import PRESETS
 from snnconv.simulate.engine import Counts, Simulator
-from snnconv.simulate.memory import check_fits
 
 SCHEDULES = ("layer", "step")
 
@@ -37,8 +36,11 @@ class SimulationSettings:
     energy: str = "45nm-fp32"
     seed: int = 0
     exit_when_stable: int | None = None  # early exit: stop an image once K predictions agree
+    memory_budget: int | str | None = None  # bytes or "512MB", "2GiB"; None: a share of free
 
     def check(self) -> None:
+        if self.memory_budget is not None:
+            memory.parse_size(self.memory_budget)
         if self.exit_when_stable is not None and not 1 <= self.exit_when_stable <= self.timesteps:
             raise InputError(
                 f"--exit-when-stable must be in 1..--timesteps ({self.timesteps}), "
@@ -90,7 +92,8 @@ def simulate(
     batch = min(settings.batch_size, len(x))
     sim = Simulator(snn, settings.device)
     chunk = 1 if settings.schedule == "step" else sim.auto_chunk(batch, settings.timesteps)
-    check_fits(snn, chunk, batch, settings.device)
+    budget, source = memory.budget(settings.memory_budget, settings.device)
+    chunk = memory.plan_chunk(sim.graph, chunk, batch, budget, source)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
     ann = to_ann(snn)
@@ -123,7 +126,9 @@ def simulate(
         total, ann_correct, sim_seconds = distributed.all_reduce(
             total, ann_correct, sim_seconds, sim.neurons, sim.synaptic, settings.device
         )
-    return _report(snn, sim, total, ann_correct, sim_seconds, settings, data_name)
+    report = _report(snn, sim, total, ann_correct, sim_seconds, settings, data_name)
+    report.chunk, report.memory_budget_bytes = chunk, budget
+    return report
 
 
 def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) -> Report:
