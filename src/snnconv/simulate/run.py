@@ -172,17 +172,7 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
     spikes = sum(r.spikes_per_image or 0.0 for r in layers)
     early = None
     if total.stop is not None:
-        early = EarlyExit(
-            stable_steps=settings.exit_when_stable,
-            accuracy=accuracy[-1],
-            mean_steps=steps_run,
-            steps_histogram=np.bincount(total.stop, minlength=T + 1)[1:].tolist(),
-            spikes_per_image=spikes,
-            synops_per_image=synops,
-            snn_macs_per_image=snn_macs,
-            snn_joules_per_image=snn_j,
-            ratio=snn_j / ann_j if ann_j else float("nan"),
-        )
+        early = _early_exit(total, settings.exit_when_stable, snn_macs, preset, ann_part_j, ann_j)
     return Report(
         model=snn.metadata.get("source_name", ""),
         data=data_name,
@@ -213,4 +203,25 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         layers=layers,
         conversion=conversion,
         early_exit=early,
+    )
+
+
+def _early_exit(total: Counts, stable, snn_macs, preset, ann_part_j, ann_j) -> EarlyExit:
+    """Figures of a run whose images stopped once their prediction held for ``stable`` steps.
+    Counts are summed over all layers before dividing by the images, as charging per image
+    does (``early_exit.charge``), so they equal it to the last bit."""
+    n, T = total.images, total.timesteps
+    spikes = sum(float(v.sum()) for v in total.spikes.values()) / n
+    synops = sum(float(v.sum()) for v in total.synops.values()) / n
+    energy = synops * preset.ac_joules + snn_macs * preset.mac_joules + ann_part_j
+    return EarlyExit(
+        stable_steps=stable,
+        accuracy=float(total.correct_per_step[-1] / n),
+        mean_steps=float(total.stop.mean()),
+        steps_histogram=np.bincount(total.stop, minlength=T + 1)[1:].tolist(),
+        spikes_per_image=spikes,
+        synops_per_image=synops,
+        snn_macs_per_image=snn_macs,
+        snn_joules_per_image=energy,
+        ratio=energy / ann_j if ann_j else float("nan"),
     )
