@@ -364,20 +364,20 @@ def test_memory_budget_shortens_chunks_and_keeps_results(workdir, monkeypatch):
     snn = load_onnx(workdir / "model.snn.onnx")
     data = np.load(workdir / "data.npz")
     step = memory.bytes_per_image(snn, 1) * 64  # one step of a 64-image batch
-    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 100 * step)
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 10 * step + 2)
     reports = {
         budget: simulate(snn, data["x"], data["y"], SimulationSettings(32, memory_budget=budget))
-        for budget in (None, 5 * step + 1, f"{step}B")
+        for budget in (100 * step, None, f"{step}B")
     }
-    default, five, one = reports.values()
-    assert default.memory_budget_bytes == 50 * step  # half the free memory
-    assert (default.chunk, five.chunk, one.chunk) == (32, 5, 1)  # this small net folds all 32
-    assert five.memory_budget_bytes == 5 * step + 1 and one.memory_budget_bytes == step
+    full, five, one = reports.values()  # None: half the free memory, room for 5 steps
+    assert (full.chunk, five.chunk, one.chunk) == (32, 5, 1)  # this small net folds all 32
+    assert full.memory_budget_bytes == 100 * step and one.memory_budget_bytes == step
+    assert five.memory_budget_bytes is None  # the default follows the free memory: not kept
     for r in (five, one):
-        assert r.accuracy_per_step == default.accuracy_per_step
-        assert r.spikes_per_image == default.spikes_per_image
-        assert r.synops_per_image == default.synops_per_image
-        assert r.layers == default.layers
+        assert r.accuracy_per_step == full.accuracy_per_step
+        assert r.spikes_per_image == full.spikes_per_image
+        assert r.synops_per_image == full.synops_per_image
+        assert r.layers == full.layers
 
 
 def test_memory_budget_too_small_for_one_step_is_refused(workdir, monkeypatch, capsys):

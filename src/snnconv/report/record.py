@@ -88,7 +88,7 @@ class Report:
     conversion: dict[str, Any] = field(default_factory=dict)
     early_exit: EarlyExit | None = None
     chunk: int | None = None  # timesteps folded into the batch at once
-    memory_budget_bytes: int | None = None  # what the chunk was sized within (None: no limit)
+    memory_budget_bytes: int | None = None  # --memory-budget (None: the default, a share of free)
     schema: str = SCHEMA
 
     @property

@@ -127,7 +127,10 @@ def simulate(
             total, ann_correct, sim_seconds, sim.neurons, sim.synaptic, settings.device
         )
     report = _report(snn, sim, total, ann_correct, sim_seconds, settings, data_name)
-    report.chunk, report.memory_budget_bytes = chunk, budget
+    # The default budget follows the free memory of the moment: left out, so that reports
+    # of the same run stay identical (only throughput varies).
+    report.chunk = chunk
+    report.memory_budget_bytes = budget if settings.memory_budget is not None else None
     return report
 
 
