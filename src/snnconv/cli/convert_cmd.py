@@ -74,7 +74,9 @@ def default_output(model: str | None, factory: str | None) -> str:
     metavar="STEPS",
     help="Layer-wise calibration at the target T after the thresholds, steps joined by +: "
     "search (rescale each layer's threshold, in order, to fit the ANN's output), bias "
-    "(correct each layer's mean output, Li et al. 2021); none: thresholds only.",
+    "(correct each layer's mean output by a constant input current, Li et al. 2021), "
+    "potential (add that gap x T to the initial membrane: spikes come earlier); none: "
+    "thresholds only.",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(

@@ -25,7 +25,7 @@ from snnconv.errors import InputError
 from snnconv.graph import Graph, unroll
 
 #: Layer-wise calibration steps after the thresholds, in the order they run.
-LAYERWISE_STEPS = ("search", "bias")
+LAYERWISE_STEPS = ("search", "bias", "potential")
 #: Images the threshold search simulates per candidate (it runs ~6 candidates per layer).
 SEARCH_IMAGES = 256
 
@@ -56,7 +56,7 @@ class ConversionSettings:
     v0: float = 0.5
     maxpool: str = "gate"
     calibrate: str = "search+bias"  # layer-wise steps at target_timesteps; "none" to skip
-    calibration_images: int = 512  # images used by the layer-wise bias correction
+    calibration_images: int = 512  # images used by the layer-wise bias/potential correction
     hybrid_after: str | None = None  # spiking up to this node, ANN after it
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
@@ -138,12 +138,14 @@ def convert(
             batch_size=batch_size,
             progress=_stage(progress, "threshold scales", layers),
         )
-    if "bias" in steps:
-        snn = layerwise.calibrate_bias(
+    corrections = tuple(s for s in steps if s in ("bias", "potential"))
+    if corrections:
+        snn = layerwise.calibrate_layers(
             snn,
             ann,
             calib_x[: settings.calibration_images],
             settings.target_timesteps,
+            corrections,
             batch_size=batch_size,
             progress=_stage(progress, "layers", layers),
         )
