@@ -82,6 +82,7 @@ def bench_method(graph, train, test, method: str, timesteps: tuple[int, ...]) ->
         seconds[str(t)] = round(time.perf_counter() - start, 2)
         r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
         acc[str(t)] = r.snn_accuracy
+        print(f"{method} T={t}: {100 * r.snn_accuracy:.1f} %", file=sys.stderr, flush=True)
     return {"accuracy": acc, "calibration_seconds": seconds, "ann_accuracy": r.ann_accuracy}
 
 
