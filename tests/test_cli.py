@@ -110,6 +110,38 @@ def test_convert_simulate_validate(workdir):
     assert "FAIL" in failing.stdout
 
 
+def test_convert_with_spikenorm_and_potential_calibration(workdir):
+    d = workdir
+    out = d / "spikenorm.snn.onnx"
+    data = f"npz:{d / 'data.npz'}"
+    common = ("convert", str(d / "model.onnx"), "--calib-data", data, "--target-timesteps", "4")
+    r = run(*common, "--threshold", "spikenorm", "--calibrate", "bias+potential", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "threshold spikenorm" in r.stdout and "calibration bias+potential" in r.stdout
+    from snnconv.load import load_onnx
+
+    neurons = [n for n in load_onnx(out) if n.op == "if_neuron"]
+    assert neurons and all({"bias", "potential"} <= n.params.keys() for n in neurons)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--calibrate", "potential+spikes"), ("--threshold", "spikenorm:9")]
+)
+def test_bad_conversion_methods_exit_2_naming_the_option(
+    workdir, monkeypatch, capsys, option, value
+):
+    from snnconv.cli.main import main
+
+    target = workdir / "never.snn.onnx"
+    args = ["snnconv", "convert", str(workdir / "model.onnx"), "--calib-data", "digits"]
+    monkeypatch.setattr(sys, "argv", [*args, option, value, "-o", str(target)])
+    with pytest.raises(SystemExit) as exit_:
+        main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert option in err and value in err and not target.exists()
+
+
 def test_existing_output_needs_force(workdir):
     d = workdir
     target = d / "kept.snn.onnx"

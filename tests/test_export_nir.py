@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 
@@ -133,6 +134,9 @@ def test_refuses_what_nir_cannot_express():
     cat = convert(graph_of("concat"), x, EXACT)
     with pytest.raises(InputError, match="concat"):
         to_nir(cat)
+    early = convert(g, x, dataclasses.replace(EXACT, calibrate="potential"))
+    with pytest.raises(InputError, match="initial membrane potential.*--calibrate bias"):
+        to_nir(early)
 
 
 def _cli(*args: str) -> tuple[int, str]:

@@ -27,7 +27,8 @@ Op vocabulary (attributes / params):
 ``lrn``            size, alpha, beta, bias
 ``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold)
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
-                   step (layer-wise calibration; not part of the ANN)
+                   step, and optional potential [C]: added to the initial membrane v0 x
+                   threshold (both from layer-wise calibration; not part of the ANN)
 ``maxpool_gate``   as ``maxpool``: passes per window the input that fired most so far
 ``hybrid_boundary`` mode ("rate" | "membrane"): the running mean over the steps so far of
                    its input; what follows it is the ANN part of a hybrid network
@@ -41,10 +42,10 @@ the block output; body nodes read the backres node's input by name (any name a b
 that the body does not produce stands for the block input). Pass r (1..R) runs the body on
 x(r-1): x0 is the block input, x(r) = y(r) ("replace") or y(r) + x0 ("add"). Weights are
 shared by all passes, so parameters live (and count) once, in the body nodes. In an SNN every
-pass has its own neurons: a body ``if_neuron``'s threshold (and bias) has a leading pass axis,
-[R, 1] or [R, C]. ``unroll`` expands a graph into the flat graph every pass computes (body node
-``n`` of pass r is named ``n#r``; in "add" mode the sum is named ``<backres>#r``); forward
-passes, shapes, MACs and the simulator run on it, so MACs and synops count R times.
+pass has its own neurons: a body ``if_neuron``'s threshold (and bias, potential) has a leading
+pass axis, [R, 1] or [R, C]. ``unroll`` expands a graph into the flat graph every pass computes
+(body node ``n`` of pass r is named ``n#r``; in "add" mode the sum is named ``<backres>#r``);
+forward passes, shapes, MACs and the simulator run on it, so MACs and synops count R times.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ BLOCK_OPS = frozenset({"backres"})
 OPS = ANN_OPS | SNN_OPS | BLOCK_OPS
 BACKRES_MODES = ("replace", "add")
 #: if_neuron params that a body neuron holds once per pass (leading pass axis).
-PER_PASS_PARAMS = ("threshold", "bias")
+PER_PASS_PARAMS = ("threshold", "bias", "potential")
 
 #: Ops an SNN cannot compute with spikes: they may only sit in a hybrid net's ANN part.
 ANN_ONLY_OPS = frozenset({"sigmoid", "softmax", "lrn"})
@@ -256,6 +257,15 @@ def unroll(graph: Graph) -> Graph:
         alias.get(graph.output, graph.output),
         graph.metadata,
         {**graph.aliases, **alias},
+    )
+
+
+def head(graph: Graph, name: str) -> Graph:
+    """The part of a flat graph that computes node ``name``: the nodes up to it (the same Node
+    objects), with ``name`` as the output. Layer-by-layer calibration simulates only this."""
+    end = [n.name for n in graph.nodes].index(name) + 1
+    return Graph(
+        graph.nodes[:end], graph.input_name, graph.input_shape, name, graph.metadata, graph.aliases
     )
 
 

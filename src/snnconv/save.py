@@ -183,8 +183,11 @@ class _Writer:
 
     def _if_neuron(self, n: Node, a: dict) -> None:
         inputs = [n.inputs[0], self.param(n, "threshold")]
-        if "bias" in n.params:
-            inputs.append(self.param(n, "bias"))
+        # Optional inputs by position: an empty name stands for an absent bias.
+        if "bias" in n.params or "potential" in n.params:
+            inputs.append(self.param(n, "bias") if "bias" in n.params else "")
+        if "potential" in n.params:
+            inputs.append(self.param(n, "potential"))
         self.emit(
             n,
             "IF",

@@ -3,13 +3,20 @@
 Rate coding over few timesteps makes each layer's mean output drift from its ANN activation
 (quantisation is biased, and the bias compounds with depth). Going layer by layer, in order,
 this measures the per-channel mean gap between what the ANN computes (clipped at the threshold:
-the most an IF neuron can emit) and the SNN's rate x threshold at the target T, and adds that
-gap to the neurons as a constant input current (their ``bias``: the same as moving the bias of
-the layer before them, but kept apart so the ANN stays the ANN). Each layer is measured with
-every earlier correction in place.
+the most an IF neuron can emit) and the SNN's rate x threshold at the target T, and corrects
+the neurons by it. Each layer is measured with every earlier correction in place.
+
+Two corrections, alone or both (bias first, then the potential on what is left):
+
+* ``bias``: the gap becomes a constant input current of the neurons (the same as moving the
+  bias of the layer before them, but kept apart so the ANN stays the ANN);
+* ``potential``: the gap times T is added to the neurons' initial membrane. With reset by
+  subtraction, T steps emit (input + initial membrane - final membrane) / threshold spikes,
+  so this adds the same charge as the bias, all of it at the start: the spikes it adds (or
+  holds back) come early, where a later layer still sees them.
 
 BackRes blocks are corrected per pass: the pass-r neurons of a body are their own layer here
-(the network is unrolled, corrected, and the per-pass biases stacked back).
+(the network is unrolled, corrected, and the per-pass parameters stacked back).
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from snnconv.graph import Graph, stack_passes, unroll
+from snnconv.graph import Graph, Node, head, stack_passes, unroll
 from snnconv.ops import ann_forward
 from snnconv.simulate.engine import Simulator
 
@@ -30,24 +37,28 @@ def _channel_mean(a: torch.Tensor) -> torch.Tensor:
     return a.mean(dim=dims)
 
 
-def calibrate_bias(
+def calibrate_layers(
     snn: Graph,
     ann: Graph,
     x: np.ndarray,
     timesteps: int,
+    corrections: tuple[str, ...] = ("bias",),
     *,
     batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
 ) -> Graph:
-    """Return ``snn`` with neuron biases calibrated layer by layer at ``timesteps`` steps."""
+    """Return ``snn`` with each neuron layer corrected, layer by layer, at ``timesteps`` steps:
+    ``corrections`` holds ``"bias"`` and/or ``"potential"`` (see the module docstring)."""
     flat = unroll(snn)
     if flat is not snn:
-        flat = _calibrate_flat(flat.copy(), unroll(ann), x, timesteps, batch_size, progress)
+        flat = _calibrate_flat(
+            flat.copy(), unroll(ann), x, timesteps, corrections, batch_size, progress
+        )
         return stack_passes(snn, flat)
-    return _calibrate_flat(snn.copy(), ann, x, timesteps, batch_size, progress)
+    return _calibrate_flat(snn.copy(), ann, x, timesteps, corrections, batch_size, progress)
 
 
-def _calibrate_flat(snn: Graph, ann: Graph, x, timesteps, batch_size, progress) -> Graph:
+def _calibrate_flat(snn: Graph, ann, x, timesteps, corrections, batch_size, progress) -> Graph:
     xt = torch.as_tensor(x)
     neurons = [n for n in snn if n.op == "if_neuron"]
     _, ann_acts = ann_forward(ann, xt, keep=[n.name for n in neurons])
@@ -55,16 +66,30 @@ def _calibrate_flat(snn: Graph, ann: Graph, x, timesteps, batch_size, progress) 
         theta = torch.as_tensor(neuron.params["threshold"])
         theta_c = theta.reshape((1, -1) + (1,) * (ann_acts[neuron.name].dim() - 2))
         target = _channel_mean(ann_acts[neuron.name].clamp(min=0).minimum(theta_c))
-        sim = Simulator(snn)
-        total = torch.zeros_like(target)
-        for start in range(0, len(xt), batch_size):
-            xb = xt[start : start + batch_size]
-            _, spikes = sim.run(
-                xb, torch.zeros(len(xb), dtype=torch.long), timesteps, record=[neuron.name]
-            )
-            total += _channel_mean(spikes[neuron.name] * theta_c) * len(xb)
-        gap = (target - total / len(xt)).numpy().astype(np.float32)
-        neuron.params["bias"] = neuron.params.get("bias", 0) + gap
+        for kind in corrections:
+            mean = _snn_mean(head(snn, neuron.name), neuron, theta_c, xt, timesteps, batch_size)
+            gap = target - mean
+            _correct(neuron, kind, gap.numpy().astype(np.float32), timesteps)
         if progress:
             progress(1)
     return snn
+
+
+def _snn_mean(part: Graph, neuron: Node, theta_c, xt, timesteps, batch_size) -> torch.Tensor:
+    """Per-channel mean of the neuron layer's rate x threshold over ``timesteps`` steps."""
+    sim = Simulator(part)
+    total = 0
+    for start in range(0, len(xt), batch_size):
+        xb = xt[start : start + batch_size]
+        _, spikes = sim.run(
+            xb, torch.zeros(len(xb), dtype=torch.long), timesteps, record=[neuron.name]
+        )
+        total = total + _channel_mean(spikes[neuron.name] * theta_c) * len(xb)
+    return total / len(xt)
+
+
+def _correct(neuron: Node, kind: str, gap: np.ndarray, timesteps: int) -> None:
+    if kind == "bias":
+        neuron.params["bias"] = neuron.params.get("bias", 0) + gap
+    else:
+        neuron.params["potential"] = neuron.params.get("potential", 0) + gap * np.float32(timesteps)

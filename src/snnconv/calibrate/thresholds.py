@@ -1,7 +1,9 @@
 """Threshold methods: from a layer's activation sample to its firing threshold(s).
 
 ``max`` (Diehl 2015), ``percentile:P`` (Rueckauer 2017) and ``mse`` (Li 2021: the threshold
-that minimises the error between an activation and its rate after T steps).
+that minimises the error between an activation and its rate after T steps) come from the
+ANN's activations; ``spikenorm`` (Sengupta 2019) needs the SNN itself and lives in
+``spikenorm.py``.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from snnconv.errors import InputError
 
-METHODS = ("max", "percentile", "mse")
+METHODS = ("max", "percentile", "mse", "spikenorm")
 
 
 @dataclass(frozen=True)
@@ -25,12 +27,12 @@ class ThresholdMethod:
 
 
 def parse_method(text: str) -> ThresholdMethod:
-    """Parse ``max``, ``mse``, ``percentile`` or ``percentile:P`` (0 < P <= 100)."""
+    """Parse ``max``, ``mse``, ``spikenorm``, ``percentile`` or ``percentile:P`` (0 < P <= 100)."""
     name, _, arg = text.partition(":")
     if name not in METHODS:
         raise InputError(
             f"unknown threshold method {text!r}: "
-            "use max, percentile:P (e.g. percentile:99.99) or mse"
+            "use max, percentile:P (e.g. percentile:99.99), mse or spikenorm"
         )
     if name != "percentile":
         if arg:
@@ -73,4 +75,6 @@ def choose_threshold(
         return float(maximum)
     if method.name == "percentile":
         return float(np.percentile(values, method.percentile))
+    if method.name == "spikenorm":
+        raise ValueError("spikenorm thresholds come from the SNN: use calibrate.spikenorm")
     return mse_threshold(values, float(maximum), timesteps, v0)

@@ -57,7 +57,9 @@ def default_output(model: str | None, factory: str | None) -> str:
     "--threshold",
     default=ConversionSettings.threshold,
     show_default=True,
-    help="max | percentile:P | mse (mse fits the rate error at --target-timesteps).",
+    help="max | percentile:P | mse | spikenorm. mse fits the rate error at "
+    "--target-timesteps; spikenorm (Sengupta et al. 2019) sets each layer, in order, to the "
+    "largest input current it gets in the SNN over --target-timesteps steps.",
 )
 @click.option("--per-channel", is_flag=True, help="One threshold per channel, not per layer.")
 @click.option(
@@ -65,7 +67,7 @@ def default_output(model: str | None, factory: str | None) -> str:
     default=32,
     show_default=True,
     type=click.IntRange(min=1),
-    help="The T you will simulate: --threshold mse and --calibrate bias fit it.",
+    help="The T you will simulate: --threshold mse/spikenorm and --calibrate fit it.",
 )
 @click.option(
     "--calibrate",
@@ -74,7 +76,9 @@ def default_output(model: str | None, factory: str | None) -> str:
     metavar="STEPS",
     help="Layer-wise calibration at the target T after the thresholds, steps joined by +: "
     "search (rescale each layer's threshold, in order, to fit the ANN's output), bias "
-    "(correct each layer's mean output, Li et al. 2021); none: thresholds only.",
+    "(correct each layer's mean output by a constant input current, Li et al. 2021), "
+    "potential (add that gap x T to the initial membrane: spikes come earlier); none: "
+    "thresholds only.",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# layerwise and search as modules, not names: they import the simulator, whose package
-# imports this one.
-from snnconv.calibrate import calibrate, layerwise, parse_method, search
+# layerwise, search and spikenorm as modules, not names: they import the simulator, whose
+# package imports this one.
+from snnconv.calibrate import calibrate, layerwise, parse_method, search, spikenorm
 from snnconv.convert.fold import fold_affine
 from snnconv.convert.hybrid import (
     BOUNDARIES,
@@ -25,7 +26,7 @@ from snnconv.errors import InputError
 from snnconv.graph import Graph, unroll
 
 #: Layer-wise calibration steps after the thresholds, in the order they run.
-LAYERWISE_STEPS = ("search", "bias")
+LAYERWISE_STEPS = ("search", "bias", "potential")
 #: Images the threshold search simulates per candidate (it runs ~6 candidates per layer).
 SEARCH_IMAGES = 256
 
@@ -56,14 +57,17 @@ class ConversionSettings:
     v0: float = 0.5
     maxpool: str = "gate"
     calibrate: str = "search+bias"  # layer-wise steps at target_timesteps; "none" to skip
-    calibration_images: int = 512  # images used by the layer-wise bias correction
+    calibration_images: int = 512  # images used by bias/potential correction and spikenorm
     hybrid_after: str | None = None  # spiking up to this node, ANN after it
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
     seed: int = 0
 
     def check(self) -> None:
-        parse_method(self.threshold)
+        try:
+            parse_method(self.threshold)
+        except InputError as e:
+            raise InputError(f"--threshold: {e}") from None
         if self.reset not in RESETS:
             raise InputError(f"--reset must be one of {', '.join(RESETS)}, got {self.reset!r}")
         if self.maxpool not in MAXPOOL_MODES:
@@ -107,18 +111,7 @@ def convert(
     settings.check()
     check_images(calib_x, graph.input_shape, "calibration data")
     ann = prepare_ann(graph, settings.maxpool)
-    thresholds = calibrate(
-        ann,
-        calib_x,
-        parse_method(settings.threshold),
-        per_channel=settings.per_channel,
-        timesteps=settings.target_timesteps,
-        v0=settings.v0,
-        batch_size=batch_size,
-        seed=settings.seed,
-        progress=_stage(progress, "thresholds", len(calib_x)),
-    )
-    snn = to_neurons(ann, thresholds, settings.reset, settings.v0)
+    snn = _thresholds(ann, calib_x, settings, batch_size, progress)
     # The hybrid cut comes before layer-wise calibration: only the spiking part is calibrated.
     if settings.ann_layers is not None:
         cut = cut_for_ann_layers(snn, settings.ann_layers, settings.boundary)
@@ -138,12 +131,14 @@ def convert(
             batch_size=batch_size,
             progress=_stage(progress, "threshold scales", layers),
         )
-    if "bias" in steps:
-        snn = layerwise.calibrate_bias(
+    corrections = tuple(s for s in steps if s in ("bias", "potential"))
+    if corrections:
+        snn = layerwise.calibrate_layers(
             snn,
             ann,
             calib_x[: settings.calibration_images],
             settings.target_timesteps,
+            corrections,
             batch_size=batch_size,
             progress=_stage(progress, "layers", layers),
         )
@@ -158,6 +153,36 @@ def convert(
         "snnconv.calibration_images": str(len(calib_x)),
     }
     return snn
+
+
+def _thresholds(ann: Graph, calib_x: np.ndarray, settings, batch_size, progress) -> Graph:
+    """The ANN with neurons in place of activations, at their calibrated thresholds."""
+    method = parse_method(settings.threshold)
+    if method.name == "spikenorm":
+        # Placeholders first: spikenorm sets the thresholds in order, simulating the SNN.
+        ones = defaultdict(lambda: np.ones(1, np.float32))
+        snn = to_neurons(ann, ones, settings.reset, settings.v0)
+        layers = sum(n.op == "if_neuron" for n in unroll(snn))
+        return spikenorm.spikenorm_thresholds(
+            snn,
+            calib_x[: settings.calibration_images],
+            settings.target_timesteps,
+            per_channel=settings.per_channel,
+            batch_size=batch_size,
+            progress=_stage(progress, "thresholds", layers),
+        )
+    thresholds = calibrate(
+        ann,
+        calib_x,
+        method,
+        per_channel=settings.per_channel,
+        timesteps=settings.target_timesteps,
+        v0=settings.v0,
+        batch_size=batch_size,
+        seed=settings.seed,
+        progress=_stage(progress, "thresholds", len(calib_x)),
+    )
+    return to_neurons(ann, thresholds, settings.reset, settings.v0)
 
 
 def _stage(progress, stage: str, total: int) -> Callable[[int], None] | None:

@@ -15,9 +15,10 @@ Two facts make the export exact rather than approximate:
   conv/linear layer that feeds it alone (directly or through an add).
 
 What NIR cannot say is refused with the node's name and what to do: initial membrane
-``v0 != 0`` (NIR neurons start at rest), reset by subtraction (NIR's IF resets to v_reset),
-gated max pools, concat, reshape, unfolded affine nodes. ``approximate=True`` exports v0 and
-reset anyway (as v0 = 0, reset to zero) and lists each approximation. NIR fires on
+``v0 != 0`` or a calibrated ``potential`` (NIR neurons start at rest), reset by subtraction
+(NIR's IF resets to v_reset), gated max pools, concat, reshape, unfolded affine nodes.
+``approximate=True`` exports v0 and reset anyway (as v0 = 0, reset to zero) and lists each
+approximation. NIR fires on
 ``v > v_threshold``, snnconv on ``v >= threshold``: they differ only when a membrane lands
 exactly on its threshold. One snnconv timestep is one NIR time step (dt = 1), and the
 prediction is the argmax of the output summed over time.
@@ -149,6 +150,11 @@ class _Exporter:
             problems.append(
                 f"initial membrane v0 = {node.attrs['v0']} x threshold (NIR neurons start at "
                 "0; convert with `--v0 0`)"
+            )
+        if "potential" in node.params:
+            problems.append(
+                "a calibrated initial membrane potential (NIR neurons start at 0; convert with "
+                "`--calibrate bias` or `--calibrate none`)"
             )
         if node.attrs.get("reset") == "subtract":
             problems.append(

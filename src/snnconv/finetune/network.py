@@ -6,9 +6,10 @@ back-propagated through time. The engine stays the inference path; this module i
 training, and ``to_graph`` hands the trained parameters back as a normal SNN graph.
 
 Trained: conv/linear weights and biases, neuron thresholds (per layer or per channel, as in
-the graph) and neuron biases where the graph has them. Fixed: everything else (a leftover
-``affine``, pooling, wiring). Max-pool gates pick each window's input by its running spike
-count (no gradient through the choice) and pass the gradient to the value they picked.
+the graph) and neuron biases and initial potentials where the graph has them. Fixed:
+everything else (a leftover ``affine``, pooling, wiring). Max-pool gates pick each window's
+input by its running spike count (no gradient through the choice) and pass the gradient to
+the value they picked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from snnconv.graph import ANN_OPS, Graph, Node
 TRAINABLE = {
     "conv": ("weight", "bias"),
     "linear": ("weight", "bias"),
-    "if_neuron": ("threshold", "bias"),
+    "if_neuron": ("threshold", "bias", "potential"),
 }
 SUPPORTED = ANN_OPS | {"if_neuron", "maxpool_gate"}
 #: Thresholds are kept at or above this (training could push them to zero or below).
@@ -112,6 +113,9 @@ class SpikingNet(nn.Module):
         if bias is not None:
             current = current + _channel(bias, data)
         v = (node.attrs["v0"] * theta).expand((batch,) + shape)
+        potential = self._p(node, "potential")
+        if potential is not None:
+            v = v + _channel(potential, data)
         subtract = node.attrs["reset"] == "subtract"
         out = []
         for t in range(steps):

@@ -431,8 +431,10 @@ def _plain(v):
 def if_neuron(ctx: Context, node) -> None:
     attrs = {k: _plain(v) for k, v in attrs_of(node).items()}
     params = {"threshold": ctx.const(node.input[1])}
-    if len(node.input) > 2 and node.input[2]:
-        params["bias"] = ctx.const(node.input[2])
+    for i, key in ((2, "bias"), (3, "potential")):  # optional inputs ("" when absent)
+        value = ctx.optional_const(i)
+        if value is not None:
+            params[key] = value
     ctx.add("if_neuron", [ctx.act(node.input[0])], attrs, params)
 
 

@@ -426,6 +426,8 @@ class Simulator:
         v = state.get(node.name)
         if v is None:
             v = (node.attrs["v0"] * theta).expand((batch,) + shape).clone()
+            if "potential" in self._params[node.name]:
+                v.add_(_channel(self._params[node.name]["potential"], arg.data))
         spikes = torch.empty((steps, batch) + shape, device=v.device, dtype=v.dtype)
         subtract = node.attrs["reset"] == "subtract"
         scalar = float(theta) if theta.dim() == 0 else None
