@@ -27,8 +27,6 @@ from snnconv.graph import Graph, unroll
 
 #: Layer-wise calibration steps after the thresholds, in the order they run.
 LAYERWISE_STEPS = ("search", "bias", "potential")
-#: Images the threshold search simulates per candidate (it runs ~6 candidates per layer).
-SEARCH_IMAGES = 256
 
 
 def parse_layerwise(text: str) -> tuple[str, ...]:
@@ -126,7 +124,7 @@ def convert(
         snn, scales = search.search_thresholds(
             snn,
             ann,
-            calib_x[:SEARCH_IMAGES],
+            calib_x[: search.SEARCH_IMAGES],
             settings.target_timesteps,
             batch_size=batch_size,
             progress=_stage(progress, "threshold scales", layers),
