@@ -135,15 +135,26 @@ class _Value:
     """A node's output in the current chunk.
 
     ``static`` values have no time axis (B, ...); others are (steps*B, ...). Spiking values
-    also carry ``events``: how many spike events each position holds (for synops). Events are
-    made only when a synaptic layer asks for them, so wiring ops cost nothing when unused.
+    also carry ``events``: how many spike events each position holds, and ``channel_events``:
+    the same summed over channels (dim 1), all that synops need, since a spike's fan-out does
+    not depend on its channel. Both are made only when asked for, so wiring ops cost nothing
+    when unused, and channel events avoid a full pass over the spikes where they can.
     ``readout`` values belong to the ANN part of a hybrid network: at step t they hold what
     the ANN part would read out if the run stopped there. A ``scale`` (per channel,
     broadcastable) means the value is ``data * scale``: spikes stay binary and their threshold
     amplitude is applied by the layer that receives them, whose weights are scaled once.
     """
 
-    __slots__ = ("data", "static", "readout", "scale", "_events", "_make_events")
+    __slots__ = (
+        "data",
+        "static",
+        "readout",
+        "scale",
+        "_events",
+        "_make_events",
+        "_channel_events",
+        "_make_channel_events",
+    )
 
     def __init__(
         self,
@@ -153,6 +164,8 @@ class _Value:
         make_events=None,
         readout: bool = False,
         scale: torch.Tensor | None = None,
+        channel_events: torch.Tensor | None = None,
+        make_channel_events=None,
     ):
         self.data = data
         self.static = static
@@ -160,6 +173,8 @@ class _Value:
         self.scale = scale
         self._events = events
         self._make_events = make_events
+        self._channel_events = channel_events
+        self._make_channel_events = make_channel_events
 
     @property
     def spiking(self) -> bool:
@@ -170,6 +185,18 @@ class _Value:
         if self._events is None and self._make_events is not None:
             self._events, self._make_events = self._make_events(), None
         return self._events
+
+    @property
+    def channel_events(self) -> torch.Tensor:
+        """Spike events summed over channels: (steps*B, *spatial), or (steps*B,) for 1-D data.
+        Integer sums far below 2**24, so exact in float32 in any order."""
+        if self._channel_events is None:
+            if self._make_channel_events is not None:
+                self._channel_events = self._make_channel_events()
+                self._make_channel_events = None
+            else:
+                self._channel_events = self.events.sum(1)
+        return self._channel_events
 
     def value(self, steps: int) -> torch.Tensor:
         """The data with its scale applied and, if static, repeated over the chunk's steps."""
@@ -196,7 +223,9 @@ class Simulator:
             for n in graph
         }
         self._fanout = {
-            n.name: _exact_dtype(fanout(n, self.shapes[n.inputs[0]], self.device))
+            n.name: _per_position(
+                n, fanout(n, self.shapes[n.inputs[0]], self.device), self.shapes[n.inputs[0]]
+            )
             for n in graph
             if n.op in SYNAPTIC_OPS
         }
@@ -367,8 +396,8 @@ class Simulator:
                 counts.readout_macs[node.name] = counts.readout_macs.get(node.name, 0.0) + macs
             return _Value(out, static=False, readout=True)
         if arg.spiking:
-            fan = self._fanout[node.name]
-            per_image = arg.events.flatten(1).to(fan.dtype) @ fan
+            # float64 for exact counts; the channel events are small, the spikes never copied
+            per_image = arg.channel_events.reshape(len(data), -1).double() @ self._fanout[node.name]
             counts.add("synops", node.name, t0, per_image.view(steps, batch))
         else:
             macs = torch.full((steps, batch), float(self._macs[node.name]), dtype=torch.float64)
@@ -402,10 +431,21 @@ class Simulator:
             if node.op == "flatten" and scale.numel() > 1:
                 per_position = scale.expand((1,) + tuple(self.shapes[node.inputs[0]]))
                 scale = per_position.reshape(1, -1)
-            return _Value(out, False, make_events=partial(_route, node, args, steps), scale=scale)
+            return _Value(
+                out,
+                False,
+                make_events=partial(_route, node, args, steps),
+                scale=scale,
+                make_channel_events=_channel_route(node, args),
+            )
         out = ops.run_node(node, [v.value(steps) for v in args])
         if not readout and all(v.spiking for v in args) and node.op in _ROUTES:
-            return _Value(out, False, make_events=partial(_route, node, args, steps))
+            return _Value(
+                out,
+                False,
+                make_events=partial(_route, node, args, steps),
+                make_channel_events=_channel_route(node, args),
+            )
         return _Value(out, static=False, readout=readout)
 
     # -- stateful ops --------------------------------------------------------------------
@@ -441,11 +481,16 @@ class Simulator:
             else:
                 v.addcmul_(spikes[t], theta, value=-1.0)
         state[node.name] = v
-        counts.add("spikes", node.name, t0, spikes.view(steps, batch, -1).sum(2))
+        # The sum over channels comes first and is kept: it is what the layers receiving these
+        # spikes need to count their synops.
+        per_position = spikes.sum(2)
+        counts.add("spikes", node.name, t0, per_position.view(steps, batch, -1).sum(2))
         if node.name in recorded:
             recorded[node.name].append(spikes)
         flat = spikes.flatten(0, 1)
-        return _Value(flat, False, events=flat, scale=theta)
+        return _Value(
+            flat, False, events=flat, scale=theta, channel_events=per_position.flatten(0, 1)
+        )
 
     def _gate(self, node: Node, arg: _Value, steps: int, state) -> _Value:
         """Per window, the input that has fired most so far. Within a channel all inputs
@@ -523,10 +568,32 @@ def _route(node: Node, args: list[_Value], steps: int) -> torch.Tensor:
     return ev[0].sum(dim=(2, 3), keepdim=True)  # global_avgpool
 
 
-def _exact_dtype(fanout: torch.Tensor) -> torch.Tensor:
-    """Fan-outs in float32 while no image can reach 2**24 spike deliveries (every partial sum
-    is then an exactly representable integer), else in float64: synops stay exact counts."""
-    return fanout.float() if float(fanout.sum()) < 2**24 else fanout
+def _channel_route(node: Node, args: list[_Value]):
+    """How to get a wiring op's channel events from its inputs' without the full events (a
+    pooling of one channel instead of all, a sum instead of a concatenation), or None where
+    the channel structure is lost (a reshape to more than one axis)."""
+    if node.op == "avgpool":
+        # Each spike reaches every pooled output whose window holds it, in every channel alike.
+        return lambda: ops.sum_pool(args[0].channel_events.unsqueeze(1), node.attrs).squeeze(1)
+    if node.op == "add" or (node.op == "concat" and node.attrs["axis"] == 1):
+        return lambda: sum((a.channel_events for a in args[1:]), args[0].channel_events)
+    if node.op == "concat":  # along a spatial axis, one fewer once channels are summed
+        return lambda: torch.cat([a.channel_events for a in args], dim=node.attrs["axis"] - 1)
+    if node.op == "global_avgpool":
+        return lambda: args[0].channel_events.sum(dim=(1, 2), keepdim=True)
+    if node.op == "flatten" or (node.op == "reshape" and len(node.attrs["shape"]) == 1):
+        # one axis left, so it is the channel axis: the sum is the image's total
+        return lambda: args[0].channel_events.reshape(len(args[0].data), -1).sum(1)
+    return None
+
+
+def _per_position(node: Node, fanout: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
+    """A layer's fan-out per input position with the channel axis dropped: it is the same
+    for every input channel (a conv's output channels per group, a linear's out features)."""
+    per_channel = fanout.view(in_shape[0], -1)
+    if not torch.equal(per_channel, per_channel[:1].expand_as(per_channel)):
+        raise AssertionError(f"node {node.name!r}: fan-out differs between input channels")
+    return per_channel[0].double()
 
 
 def _expand(v: _Value, steps: int) -> torch.Tensor:
