@@ -70,16 +70,19 @@ def sum_pool(x: torch.Tensor, attrs: dict) -> torch.Tensor:
 
 
 def avgpool(node: Node, x: torch.Tensor) -> torch.Tensor:
-    a = node.attrs
-    total = _sum_pool(_pad(x, a["padding"]), a)
+    return sum_pool(x, node.attrs) / avgpool_divisor(node.attrs, x)
+
+
+def avgpool_divisor(attrs: dict, x: torch.Tensor) -> torch.Tensor:
+    """Per output position, what an avgpool divides its window sum by."""
     # The divisor counts the window's cells inside the padded (or the unpadded) input, which is
     # what ONNX defines for both count_include_pad settings, with ceil_mode's overhang excluded.
     ones = torch.ones((1, 1) + tuple(x.shape[2:]), device=x.device, dtype=x.dtype)
-    if a.get("count_include_pad", False):
-        mask = _pad(ones, a["padding"], 1.0)
+    if attrs.get("count_include_pad", False):
+        mask = _pad(ones, attrs["padding"], 1.0)
     else:
-        mask = _pad(ones, a["padding"], 0.0)
-    return total / _sum_pool(mask, a)
+        mask = _pad(ones, attrs["padding"], 0.0)
+    return _sum_pool(mask, attrs)
 
 
 def maxpool(node: Node, x: torch.Tensor) -> torch.Tensor:

@@ -36,6 +36,7 @@ from snnconv.graph import SYNAPTIC_OPS, Graph, Node, unroll
 from snnconv.simulate.early_exit import update_stops
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
 from snnconv.simulate.fanout import fanout
+from snnconv.simulate.pooling import gated_select, window_sum
 
 #: Target size of one layer's activations over a chunk of steps (see the module docstring).
 CHUNK_BYTES = 8 * 2**20
@@ -426,7 +427,12 @@ class Simulator:
         readout = any(a.readout for a in args)
         a = args[0]
         if a.scale is not None and node.op in _PER_CHANNEL:
-            out = ops.run_node(node, [_expand(a, steps)])
+            data = _expand(a, steps)
+            total = window_sum(data, node.attrs) if node.op == "avgpool" and _is_spikes(a) else None
+            if total is not None:
+                out = total / ops.avgpool_divisor(node.attrs, data)
+            else:
+                out = ops.run_node(node, [data])
             scale = a.scale
             if node.op == "flatten" and scale.numel() > 1:
                 per_position = scale.expand((1,) + tuple(self.shapes[node.inputs[0]]))
@@ -500,15 +506,21 @@ class Simulator:
         seq = data.view((steps, batch) + tuple(data.shape[1:]))
         score = _running_sum(seq, state.get(node.name))
         state[node.name] = score[-1]
-        idx = ops.maxpool_indices(node, score.flatten(0, 1))
-        out = ops.gather_windows(node, data, idx)
+        out = gated_select(score.flatten(0, 1), data, node.attrs)
+        if out is None:
+            idx = ops.maxpool_indices(node, score.flatten(0, 1))
+            out = ops.gather_windows(node, data, idx)
         if not arg.spiking:
             return _Value(out, static=False, scale=arg.scale)
+        if _is_spikes(arg):  # the chosen spikes are the events
+            return _Value(out, False, events=out, scale=arg.scale)
         return _Value(
             out,
             False,
             make_events=lambda: ops.gather_windows(
-                node, _expand(_Value(arg.events, arg.static), steps), idx
+                node,
+                _expand(_Value(arg.events, arg.static), steps),
+                ops.maxpool_indices(node, score.flatten(0, 1)),
             ),
             scale=arg.scale,
         )
@@ -564,7 +576,7 @@ def _route(node: Node, args: list[_Value], steps: int) -> torch.Tensor:
         return ev[0].reshape((ev[0].shape[0],) + tuple(node.attrs["shape"]))
     if node.op == "avgpool":
         # Each spike reaches every pooled output whose window holds it.
-        return ops.sum_pool(ev[0], node.attrs)
+        return _event_sum_pool(ev[0], node.attrs)
     return ev[0].sum(dim=(2, 3), keepdim=True)  # global_avgpool
 
 
@@ -574,7 +586,7 @@ def _channel_route(node: Node, args: list[_Value]):
     the channel structure is lost (a reshape to more than one axis)."""
     if node.op == "avgpool":
         # Each spike reaches every pooled output whose window holds it, in every channel alike.
-        return lambda: ops.sum_pool(args[0].channel_events.unsqueeze(1), node.attrs).squeeze(1)
+        return lambda: _event_sum_pool(args[0].channel_events.unsqueeze(1), node.attrs).squeeze(1)
     if node.op == "add" or (node.op == "concat" and node.attrs["axis"] == 1):
         return lambda: sum((a.channel_events for a in args[1:]), args[0].channel_events)
     if node.op == "concat":  # along a spatial axis, one fewer once channels are summed
@@ -585,6 +597,18 @@ def _channel_route(node: Node, args: list[_Value]):
         # one axis left, so it is the channel axis: the sum is the image's total
         return lambda: args[0].channel_events.reshape(len(args[0].data), -1).sum(1)
     return None
+
+
+def _event_sum_pool(events: torch.Tensor, attrs: dict) -> torch.Tensor:
+    """Window sums of event counts: integers, so the fast tiling sum is exact."""
+    total = window_sum(events, attrs)
+    return ops.sum_pool(events, attrs) if total is None else total
+
+
+def _is_spikes(v: _Value) -> bool:
+    """Whether the data are the spike events themselves (0/1, before their scale): integer
+    valued, so sums of them are exact in any order."""
+    return v._events is not None and v._events is v.data
 
 
 def _per_position(node: Node, fanout: torch.Tensor, in_shape: tuple[int, ...]) -> torch.Tensor:
