@@ -353,7 +353,7 @@ class Simulator:
             elif node.op == "if_neuron":
                 values[node.name] = self._neuron(node, args[0], steps, t0, state, counts, recorded)
             elif node.op == "maxpool_gate":
-                values[node.name] = self._gate(node, args[0], steps, state)
+                values[node.name] = self._gate(node, args[0], steps, t0, state)
             elif node.op == "hybrid_boundary":
                 values[node.name] = self._boundary(node, args[0], steps, t0, state)
             elif node.op in SYNAPTIC_OPS:
@@ -498,7 +498,7 @@ class Simulator:
             flat, False, events=flat, scale=theta, channel_events=per_position.flatten(0, 1)
         )
 
-    def _gate(self, node: Node, arg: _Value, steps: int, state) -> _Value:
+    def _gate(self, node: Node, arg: _Value, steps: int, t0: int, state) -> _Value:
         """Per window, the input that has fired most so far. Within a channel all inputs
         share one threshold, so binary spikes rank the windows as their values would."""
         data = _expand(arg, steps)
@@ -506,7 +506,9 @@ class Simulator:
         seq = data.view((steps, batch) + tuple(data.shape[1:]))
         score = _running_sum(seq, state.get(node.name))
         state[node.name] = score[-1]
-        out = gated_select(score.flatten(0, 1), data, node.attrs)
+        out = None
+        if _is_spikes(arg):  # spike counts so far: at most t0 + steps
+            out = gated_select(score.flatten(0, 1), data, node.attrs, t0 + steps)
         if out is None:
             idx = ops.maxpool_indices(node, score.flatten(0, 1))
             out = ops.gather_windows(node, data, idx)
@@ -606,8 +608,8 @@ def _event_sum_pool(events: torch.Tensor, attrs: dict) -> torch.Tensor:
 
 
 def _is_spikes(v: _Value) -> bool:
-    """Whether the data are the spike events themselves (0/1, before their scale): integer
-    valued, so sums of them are exact in any order."""
+    """Whether the data are a neuron's binary spikes themselves (0/1, before their scale), as
+    the fast pooling of spikes requires."""
     return v._events is not None and v._events is v.data
 
 
