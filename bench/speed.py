@@ -7,13 +7,21 @@ means the SNN simulation costs less than T ANN passes. Models: a VGG-16 and a Re
 on training), the Fashion-MNIST VGG-style net of bench/models.py when cached, and the bundled
 digits CNN. Peak memory: the process's peak RSS on CPU, max allocated on CUDA.
 
+With ``--reference spikingjelly`` (SpikingJelly installed by hand; never a dependency of
+snnconv) each row also times SpikingJelly's own ann2snn conversion of the same torch network
+(max-norm, calibrated on the same batch), run as its tutorial runs it: ``functional.reset_net``
+then T forward calls, their outputs summed. It is timed alternately with the ANN and with
+snnconv's engine; its rate and ratio to the dense limit go in the row's ``reference``.
+
 Usage: python bench/speed.py [--models vgg16,resnet18,fashion-vgg,digits] [--timesteps 8,32]
-       [--batch-size 64] [--threads 1] [--device cpu] [--repeats 3]
+       [--batch-size 64] [--threads 1] [--device cpu] [--repeats 3] [--reference spikingjelly]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
+import importlib.metadata
 import json
 import resource
 import statistics
@@ -56,9 +64,10 @@ class Basic(nn.Module):
             if stride == 1 and cin == cout
             else nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
         )
+        self.relu = nn.ReLU()  # a module, not torch.relu: SpikingJelly converts only modules
 
     def forward(self, x):
-        return torch.relu(self.b(self.a(x)) + self.skip(x))
+        return self.relu(self.b(self.a(x)) + self.skip(x))
 
 
 def resnet18() -> nn.Module:
@@ -86,23 +95,46 @@ def resnet18() -> nn.Module:
     )
 
 
+def fashion_vgg_onnx() -> Path:
+    path = Path("out/models/vgg.onnx")
+    if not path.exists():
+        sys.path.insert(0, str(Path(__file__).parent))
+        from models import train_or_load
+
+        path = train_or_load("vgg", threads=1)
+    return path
+
+
 def load_model(name: str):
-    torch.manual_seed(0)
-    if name == "vgg16":
-        return load_torch(vgg16(), input_shape=(3, 32, 32))
-    if name == "resnet18":
-        return load_torch(resnet18(), input_shape=(3, 32, 32))
+    if name in ("vgg16", "resnet18"):
+        return load_torch(torch_model(name), input_shape=(3, 32, 32))
     if name == "digits":
         return load_onnx(asset_path("digits_cnn.onnx"))
     if name == "fashion-vgg":
-        path = Path("out/models/vgg.onnx")
-        if not path.exists():
-            sys.path.insert(0, str(Path(__file__).parent))
-            from models import train_or_load
-
-            path = train_or_load("vgg", threads=1)
-        return load_onnx(path)
+        return load_onnx(fashion_vgg_onnx())
     raise SystemExit(f"unknown model {name!r}")
+
+
+def torch_model(name: str) -> nn.Module | None:
+    """The network as a torch module (for the reference simulator), or None if there is none."""
+    torch.manual_seed(0)
+    if name == "vgg16":
+        return vgg16()
+    if name == "resnet18":
+        return resnet18()
+    if name == "fashion-vgg":  # bench/models.py's net, its weights read back from the ONNX file
+        import onnx
+        from onnx import numpy_helper
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from models import build_vgg
+
+        model = build_vgg()
+        weights = onnx.load(fashion_vgg_onnx()).graph.initializer
+        state = {w.name: torch.from_numpy(numpy_helper.to_array(w).copy()) for w in weights}
+        model.load_state_dict(state, strict=False)  # the ONNX file has no num_batches_tracked
+        return model.eval()
+    return None
 
 
 def seconds(fn) -> float:
@@ -121,7 +153,36 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def bench(name: str, timesteps: list[int], batch: int, device: str, repeats: int) -> list[dict]:
+def spikingjelly_snn(name: str, x: torch.Tensor, device: str) -> nn.Module | None:
+    """SpikingJelly's ann2snn conversion (max-norm) of the torch network, calibrated on ``x``."""
+    from spikingjelly.activation_based import ann2snn
+
+    model = torch_model(name)
+    if model is None:
+        return None
+    model = copy.deepcopy(model).eval().to(device)
+    calibration = [(x, torch.zeros(len(x), dtype=torch.long))]
+    if hasattr(ann2snn, "FXConverter"):  # SpikingJelly >= 2.0
+        recipe = ann2snn.RateCodingRecipe(dataloader=calibration, mode="max")
+        return ann2snn.FXConverter(recipe=recipe, device=device).convert(model)
+    return ann2snn.Converter(dataloader=calibration, mode="max", device=device)(model)
+
+
+@torch.no_grad()
+def spikingjelly_run(net: nn.Module, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """As SpikingJelly's ann2snn tutorial simulates: reset, then one call per step, summed."""
+    from spikingjelly.activation_based import functional
+
+    functional.reset_net(net)
+    out = net(x)
+    for _ in range(timesteps - 1):
+        out = out + net(x)
+    return out
+
+
+def bench(
+    name: str, timesteps: list[int], batch: int, device: str, repeats: int, reference: str | None
+) -> list[dict]:
     graph = load_model(name)
     rng = np.random.default_rng(0)
     x = rng.random((batch,) + tuple(graph.input_shape), dtype=np.float32)
@@ -130,32 +191,49 @@ def bench(name: str, timesteps: list[int], batch: int, device: str, repeats: int
     sim = Simulator(snn, device)
     xt = torch.as_tensor(x).to(device)
     y = torch.zeros(batch, dtype=torch.long)
+    theirs = spikingjelly_snn(name, xt, device) if reference else None
     rows = []
     for T in timesteps:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
-        # ANN and SNN timed alternately, so load on a shared machine hits both alike
-        ann_s, snn_s = [], []
+        # ANN, SNN and reference timed alternately, so load on a shared machine hits all alike
+        ann_s, snn_s, ref_s = [], [], []
         for _ in range(repeats + 1):
             ann_s.append(seconds(lambda: ann_forward(ann, xt)))
             snn_s.append(seconds(lambda: sim.run(xt, y, T)))  # noqa: B023
+            if theirs is not None:
+                ref_s.append(seconds(lambda: spikingjelly_run(theirs, xt, T)))  # noqa: B023
         ann_med, snn_med = statistics.median(ann_s[1:]), statistics.median(snn_s[1:])
         ratios = [T * a / s for a, s in zip(ann_s[1:], snn_s[1:], strict=True)]
-        rows.append(
-            {
-                "model": name,
-                "device": device,
-                "threads": torch.get_num_threads(),
-                "batch": batch,
-                "timesteps": T,
-                "chunk": sim.auto_chunk(batch, T),
-                "image_steps_per_s": round(batch * T / snn_med, 1),
-                "ann_images_per_s": round(batch / ann_med, 1),
-                "dense_limit_ratio": round(statistics.median(ratios), 3),
-                "peak_memory_mb": round(peak_memory_mb(device), 1),
-            }
-        )
+        row = {
+            "model": name,
+            "device": device,
+            "threads": torch.get_num_threads(),
+            "batch": batch,
+            "timesteps": T,
+            "chunk": sim.auto_chunk(batch, T),
+            "image_steps_per_s": round(batch * T / snn_med, 1),
+            "ann_images_per_s": round(batch / ann_med, 1),
+            "dense_limit_ratio": round(statistics.median(ratios), 3),
+            "peak_memory_mb": round(peak_memory_mb(device), 1),
+        }
+        if reference:
+            row["reference"] = reference_row(ann_s[1:], ref_s[1:], batch, T)
+        rows.append(row)
     return rows
+
+
+def reference_row(ann_s: list[float], ref_s: list[float], batch: int, T: int) -> dict:
+    version = importlib.metadata.version("spikingjelly")
+    if not ref_s:
+        return {"name": "spikingjelly", "version": version, "skipped": "no torch model"}
+    ratios = [T * a / s for a, s in zip(ann_s, ref_s, strict=True)]
+    return {
+        "name": "spikingjelly",
+        "version": version,
+        "image_steps_per_s": round(batch * T / statistics.median(ref_s), 1),
+        "dense_limit_ratio": round(statistics.median(ratios), 3),
+    }
 
 
 def main() -> None:
@@ -166,12 +244,34 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--reference",
+        choices=["spikingjelly"],
+        help="also time this simulator on the same networks (must be installed by hand)",
+    )
     args = p.parse_args()
+    if args.reference:
+        check_reference(args.reference)
     torch.set_num_threads(args.threads)
     steps = [int(t) for t in args.timesteps.split(",")]
     for name in args.models.split(","):
-        for row in bench(name, steps, args.batch_size, args.device, args.repeats):
+        for row in bench(name, steps, args.batch_size, args.device, args.repeats, args.reference):
             print(json.dumps(row), flush=True)
+
+
+def check_reference(name: str) -> None:
+    """Exit 2 with what to do when the reference simulator cannot be imported."""
+    try:
+        from spikingjelly.activation_based import ann2snn, functional  # noqa: F401
+    except ImportError as e:
+        print(
+            f"--reference {name}: SpikingJelly cannot be imported ({e}). It is not a dependency "
+            "of snnconv; install it next to your torch without replacing it: "
+            "pip install --no-deps spikingjelly, then what its import needs "
+            "(tqdm and requests for 0.0.0.0.14).",
+            file=sys.stderr,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
