@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 
 
-def _windows(x: torch.Tensor, attrs: dict) -> torch.Tensor | None:
-    """``x`` viewed as (..., rows out, kernel rows, columns out, kernel columns), or None when
-    the windows do not tile the input."""
+def _tiled(x: torch.Tensor, attrs: dict) -> torch.Tensor | None:
+    """``x`` without the rows and columns no window covers, or None when the windows do not
+    tile the input."""
     kh, kw = attrs["kernel"]
     if (kh, kw) != tuple(attrs["stride"]) or any(attrs["padding"]):
         return None
@@ -27,7 +27,12 @@ def _windows(x: torch.Tensor, attrs: dict) -> torch.Tensor | None:
     h, w = x.shape[-2:]
     if attrs["ceil_mode"] and (h % kh or w % kw):
         return None  # ceil mode adds a partial window at the border
-    x = x[..., : h // kh * kh, : w // kw * kw]
+    return x[..., : h // kh * kh, : w // kw * kw]
+
+
+def _windows(x: torch.Tensor, attrs: dict) -> torch.Tensor:
+    """A tiled ``x`` viewed as (..., rows out, kernel rows, columns out, kernel columns)."""
+    (kh, kw), (h, w) = attrs["kernel"], x.shape[-2:]
     return x.unflatten(-1, (w // kw, kw)).unflatten(-3, (h // kh, kh))
 
 
@@ -47,8 +52,8 @@ def _combine(parts, op) -> torch.Tensor:
 
 def window_sum(counts: torch.Tensor, attrs: dict) -> torch.Tensor | None:
     """Per-window sums of integer-valued ``counts``, or None for windows that do not tile."""
-    windows = _windows(counts, attrs)
-    return None if windows is None else _reduce(windows, torch.add)
+    tiled = _tiled(counts, attrs)
+    return None if tiled is None else _reduce(_windows(tiled, attrs), torch.add)
 
 
 def gated_select(
@@ -61,12 +66,14 @@ def gated_select(
     size = kh * kw
     if (max_score + 1) * 2 * size > 2**24:
         return None
-    windows = _windows(score, attrs)
-    if windows is None:
+    score, spikes = _tiled(score, attrs), _tiled(spikes, attrs)
+    if score is None:
         return None
     # One key per entry orders by score, then by earliness in the window, and carries the
-    # spike in its lowest bit; its window's maximum is then the chosen entry.
-    rank = torch.arange(size - 1, -1, -1, dtype=score.dtype, device=score.device)
-    rank = rank.view(1, kh, 1, kw) * 2
-    key = torch.add(rank, windows, alpha=2 * size).add_(_windows(spikes, attrs))
-    return torch.remainder(_reduce(key, torch.maximum), 2)
+    # spike in its lowest bit; its window's maximum is then the chosen entry. Built on the
+    # image layout (whole rows), not on window views, whose innermost axis is tiny.
+    (h, w), rank = score.shape[-2:], torch.arange(size - 1, -1, -1, dtype=score.dtype)
+    rank = rank.view(kh, kw).repeat(h // kh, w // kw).to(score.device) * 2
+    key = torch.add(spikes, score, alpha=2 * size).add_(rank)
+    best = _reduce(_windows(key, attrs), torch.maximum)
+    return best.sub_(best.mul(0.5).floor_().mul_(2))  # the lowest bit: best mod 2, exactly
