@@ -11,10 +11,11 @@ import pytest
 import torch
 from nets import graph_of, inputs
 
-from snnconv.calibrate.search import search_thresholds
+from snnconv.calibrate.search import _search_layer, search_thresholds
 from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.convert.convert import parse_layerwise
 from snnconv.errors import InputError
+from snnconv.graph import Node
 from snnconv.load import load_onnx
 from snnconv.ops import ann_forward
 from snnconv.simulate.engine import OUTPUT, Simulator
@@ -108,3 +109,17 @@ def test_convert_refuses_unknown_calibration_steps(tmp_path):
     assert "--calibrate" in r.stderr and "bias+magic" in r.stderr
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "m.snn.onnx").exists()
+
+
+@pytest.mark.parametrize("best", [4.0, 0.25, 2**0.25])
+def test_search_steps_past_the_grid_when_the_error_keeps_falling(best):
+    """A made-up error with its minimum at ``best``: the search ends within 2**1/4 of it."""
+    base = np.array([2.0], np.float32)
+    neuron = Node("n", "if_neuron", ["x"], {"reset": "subtract", "v0": 0.5}, {"threshold": base})
+
+    def error() -> float:
+        return float(np.log(neuron.params["threshold"][0] / base[0] / best) ** 2)
+
+    scale, err = _search_layer(neuron, None, error(), error)
+    assert abs(np.log2(scale / best)) <= 0.25 + 1e-9
+    assert err == pytest.approx(error())  # the threshold left in place is the one chosen

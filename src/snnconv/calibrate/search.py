@@ -20,9 +20,11 @@ from snnconv.graph import Graph, stack_passes, unroll
 from snnconv.ops import ann_forward
 from snnconv.simulate.engine import OUTPUT, Simulator
 
-#: First pass: scales a factor √2 apart; second pass: the two points 2**±¼ around the best.
+#: First pass: scales a factor √2 apart (extended past an edge while the error falls, within
+#: MIN_SCALE..MAX_SCALE); second pass: the two points 2**±¼ around the best.
 COARSE = (0.5, 2**-0.5, 1.0, 2**0.5, 2.0)
 FINE = 2**0.25
+MIN_SCALE, MAX_SCALE = 1 / 8, 8.0
 #: Calibration images simulated per candidate: 256 gave no better choices on Fashion-MNIST.
 SEARCH_IMAGES = 128
 
@@ -86,6 +88,13 @@ def _search_layer(neuron, cap, current_error: float, error) -> tuple[float, floa
     for scale in COARSE:
         trial(scale)
     coarse_best = min(tried, key=tried.get)
+    if coarse_best in (COARSE[0], COARSE[-1]):  # at an edge: step on while the error falls
+        step = 2**0.5 if coarse_best == COARSE[-1] else 2**-0.5
+        while MIN_SCALE <= coarse_best * step <= MAX_SCALE:
+            trial(coarse_best * step)
+            if tried.get(coarse_best * step, np.inf) >= tried[coarse_best]:
+                break
+            coarse_best *= step
     trial(coarse_best / FINE)
     trial(coarse_best * FINE)
     chosen = min(tried, key=tried.get)
