@@ -27,19 +27,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import model_and_data  # noqa: E402
 
 from snnconv.calibrate import layerwise  # noqa: E402
-from snnconv.calibrate.search import SEARCH_IMAGES  # noqa: E402
+from snnconv.calibrate.search import SEARCH_IMAGES, output_error  # noqa: E402
 from snnconv.convert import ConversionSettings, convert, prepare_ann  # noqa: E402
 from snnconv.ops import ann_forward  # noqa: E402
 from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
-from snnconv.simulate.engine import OUTPUT, Simulator  # noqa: E402
 
 STEP = 2**0.25
-
-
-def output_error(snn, x, target, timesteps) -> float:
-    labels = torch.zeros(len(x), dtype=torch.long)
-    _, rec = Simulator(snn).run(x, labels, timesteps, record=[OUTPUT])
-    return float(((rec[OUTPUT][-len(x) :] - target) ** 2).mean())
 
 
 def nearest_neuron(snn, name: str):

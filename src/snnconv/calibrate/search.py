@@ -48,20 +48,27 @@ def search_thresholds(
     return (stack_passes(snn, searched) if flat is not snn else searched), scales
 
 
+def output_error(
+    snn: Graph, x: torch.Tensor, target: torch.Tensor, timesteps: int, batch_size: int = 128
+) -> float:
+    """Mean squared error between the SNN's output estimate after ``timesteps`` steps and
+    ``target``, the ANN's output on ``x`` (flattened to N x outputs)."""
+    sim = Simulator(snn)
+    total = 0.0
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size]
+        _, rec = sim.run(xb, torch.zeros(len(xb), dtype=torch.long), timesteps, record=[OUTPUT])
+        estimate = rec[OUTPUT][-len(xb) :]  # the last step's
+        total += float(((estimate - target[start : start + len(xb)]) ** 2).sum())
+    return total / target.numel()
+
+
 def _search_flat(snn: Graph, ann: Graph, x, timesteps, batch_size, progress):
     xt = torch.as_tensor(x)
-    target, _ = ann_forward(ann, xt)
-    target = target.flatten(1)
+    target = ann_forward(ann, xt)[0].flatten(1)
 
     def error() -> float:
-        sim = Simulator(snn)
-        total = 0.0
-        for start in range(0, len(xt), batch_size):
-            xb = xt[start : start + batch_size]
-            _, rec = sim.run(xb, torch.zeros(len(xb), dtype=torch.long), timesteps, record=[OUTPUT])
-            estimate = rec[OUTPUT][-len(xb) :]  # the last step's
-            total += float(((estimate - target[start : start + len(xb)]) ** 2).sum())
-        return total / target.numel()
+        return output_error(snn, xt, target, timesteps, batch_size)
 
     scales: dict[str, float] = {}
     best_error = error()
