@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
-import io
-import sys
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from cli_run import run_in_process
 from nets import graph_of, inputs
 
-from snnconv.cli.main import main
 from snnconv.convert import ConversionSettings, convert
 from snnconv.errors import InputError
 from snnconv.save import save_onnx
@@ -139,27 +137,13 @@ def test_refuses_what_nir_cannot_express():
         to_nir(early)
 
 
-def _cli(*args: str) -> tuple[int, str]:
-    """Run the CLI in this process (fast); returns (exit code, stderr)."""
-    argv, stderr, err = sys.argv, sys.stderr, io.StringIO()
-    sys.argv, sys.stderr = ["snnconv", *args], err
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    finally:
-        sys.argv, sys.stderr = argv, stderr
-    return code, err.getvalue()
-
-
 def test_cli_export(snns, tmp_path):
     save_onnx(snns["residual"], tmp_path / "m.snn.onnx")
     args = ("export", str(tmp_path / "m.snn.onnx"), "-o", str(tmp_path / "m.nir"))
-    code, err = _cli(*args)
+    code, err = run_in_process(*args)
     assert code == 0, err
     assert "Scale" in {type(n).__name__ for n in nir.read(tmp_path / "m.nir").nodes.values()}
-    code, err = _cli(*args)
+    code, err = run_in_process(*args)
     assert code == 2 and "--force" in err
 
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import sys
 
 import numpy as np
 import pytest
 import torch
+from cli_run import run_in_process
 from nets import graph_of, inputs
 
-from snnconv.cli.main import main
 from snnconv.convert import ConversionSettings, convert
 from snnconv.ops import ann_forward
 from snnconv.save import save_onnx
@@ -51,18 +50,7 @@ def test_plots_are_pngs_and_html_holds_the_numbers(case):
 def _simulate(d, *extra) -> tuple[int, str]:
     """Run the CLI in this process (fast); returns (exit code, stderr)."""
     args = ["simulate", str(d / "m.snn.onnx"), "--data", f"npz:{d / 'data.npz'}", "-T", "4"]
-    argv = sys.argv
-    err = io.StringIO()
-    sys.argv, stderr = ["snnconv", *args, *extra], sys.stderr
-    sys.stderr = err
-    try:
-        main()
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    finally:
-        sys.argv, sys.stderr = argv, stderr
-    return code, err.getvalue()
+    return run_in_process(*args, *extra)
 
 
 def test_cli_writes_then_refuses_to_overwrite(case):
