@@ -45,7 +45,8 @@ def workdir(tmp_path_factory):
     y = ann_forward(ann, torch.as_tensor(x))[0].argmax(1).numpy()
     np.savez(d / "data.npz", x=x, y=y)
     save_onnx(ann, d / "model.onnx")
-    save_onnx(convert(ann, x, ConversionSettings(target_timesteps=4)), d / "model.snn.onnx")
+    snn = convert(ann, x, ConversionSettings(neuron="if", target_timesteps=4))  # as finetune trains
+    save_onnx(snn, d / "model.snn.onnx")
     return d
 
 

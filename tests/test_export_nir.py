@@ -124,7 +124,8 @@ def test_refuses_what_nir_cannot_express():
     )
     with pytest.raises(InputError, match=r"/1/MaxPool|maxpool avg"):
         to_nir(gated)
-    default = convert(g, x, ConversionSettings(maxpool="avg", calibrate="none"))
+    binary = ConversionSettings(neuron="if", maxpool="avg", calibrate="none")
+    default = convert(g, x, binary)
     with pytest.raises(InputError, match=r"v0 = 0.5.*--v0 0.*--reset zero"):
         to_nir(default)
     _, notes = to_nir(default, approximate=True)

@@ -24,7 +24,8 @@ from snnconv.simulate import Simulator
 def _snn(kind: str, n: int = 96, **settings):
     ann = graph_of(kind).copy()
     x = inputs(ann.input_shape, n)
-    snn = convert(ann, x, ConversionSettings(target_timesteps=4, **settings))
+    # fine-tuning trains binary IF neurons
+    snn = convert(ann, x, ConversionSettings(neuron="if", target_timesteps=4, **settings))
     y = ann_forward(ann, torch.as_tensor(x))[0].argmax(1).numpy()
     return snn, x, y
 

@@ -25,7 +25,8 @@ Op vocabulary (attributes / params):
 ``sigmoid``        (none); ANN-only, like softmax and lrn: allowed after a hybrid boundary
 ``softmax``        axis (>= 1)
 ``lrn``            size, alpha, beta, bias
-``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold)
+``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold),
+                   optional signed (1: may also emit -1; see convert.neurons.NEURONS)
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
                    step, and optional potential [C]: added to the initial membrane v0 x
                    threshold (both from layer-wise calibration; not part of the ANN)

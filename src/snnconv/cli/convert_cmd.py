@@ -20,7 +20,7 @@ from snnconv.cli.common import (
 from snnconv.convert import ConversionSettings, convert
 from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
-from snnconv.convert.neurons import RESETS
+from snnconv.convert.neurons import NEURONS, RESETS
 from snnconv.data import parse_normalize
 from snnconv.data.fit import check_images
 from snnconv.graph import all_nodes
@@ -79,6 +79,17 @@ def default_output(model: str | None, factory: str | None) -> str:
     "(correct each layer's mean output by a constant input current, Li et al. 2021), "
     "potential (add that gap x T to the initial membrane: spikes come earlier); none: "
     "thresholds only.",
+)
+@click.option(
+    "--neuron",
+    type=click.Choice((*NEURONS, "auto")),
+    default=ConversionSettings.neuron,
+    show_default=True,
+    help="if: integrate-and-fire, spikes 0/1 (any neuromorphic chip). signed: IF that also "
+    "emits -1 to take back a spike it has fired (Wang et al. 2022); far closer to the ANN at "
+    "few timesteps on residual nets, needs hardware that carries signed spikes, no NIR "
+    "export. auto: convert with both, keep the one whose output at the target T fits the "
+    "ANN's best on calibration data (twice the conversion time).",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(
@@ -158,11 +169,19 @@ def convert_cmd(
     err_console.print(f"wrote {output}")
     neurons = [n for n in all_nodes(snn.nodes) if n.op == "if_neuron"]  # BackRes bodies too
     console.print(
-        f"[green]converted[/green] {len(neurons)} activation layers to IF neurons: "
+        f"[green]converted[/green] {len(neurons)} activation layers to "
+        f"{'signed IF' if any(n.attrs.get('signed') for n in neurons) else 'IF'} neurons: "
         f"threshold {settings.threshold}{' per channel' if settings.per_channel else ''}, "
         f"layer-wise calibration {settings.calibrate}, target T = {settings.target_timesteps}, "
         f"reset {settings.reset}, v0 {settings.v0}; {len(ds.x)} calibration images"
     )
+    if "snnconv.neuron_choice" in snn.metadata:
+        choice = json.loads(snn.metadata["snnconv.neuron_choice"])
+        console.print(
+            f"--neuron auto chose {choice['chosen']}: output error against the ANN at "
+            f"T = {settings.target_timesteps} "
+            + ", ".join(f"{k} {e:.4g}" for k, e in choice["output_error"].items())
+        )
     if "snnconv.threshold_scales" in snn.metadata:
         scales = json.loads(snn.metadata["snnconv.threshold_scales"])
         console.print(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
+import torch
 
 # layerwise, search and spikenorm as modules, not names: they import the simulator, whose
 # package imports this one.
@@ -20,10 +21,11 @@ from snnconv.convert.hybrid import (
     refuse_ann_only_ops,
 )
 from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
-from snnconv.convert.neurons import RESETS, to_neurons
+from snnconv.convert.neurons import NEURONS, RESETS, to_neurons
 from snnconv.data.fit import check_images
 from snnconv.errors import InputError
 from snnconv.graph import Graph, unroll
+from snnconv.ops import ann_forward
 
 #: Layer-wise calibration steps after the thresholds, in the order they run.
 LAYERWISE_STEPS = ("search", "bias", "potential")
@@ -51,6 +53,7 @@ class ConversionSettings:
     threshold: str = "mse"
     per_channel: bool = False
     target_timesteps: int = 32
+    neuron: str = "auto"  # one of NEURONS, or "auto": the one whose output fits the ANN's best
     reset: str = "subtract"
     v0: float = 0.5
     maxpool: str = "gate"
@@ -68,6 +71,12 @@ class ConversionSettings:
             raise InputError(f"--threshold: {e}") from None
         if self.reset not in RESETS:
             raise InputError(f"--reset must be one of {', '.join(RESETS)}, got {self.reset!r}")
+        if self.neuron not in (*NEURONS, "auto"):
+            raise InputError(
+                f"--neuron must be one of {', '.join(NEURONS)} or auto, got {self.neuron!r}"
+            )
+        if self.neuron == "signed" and self.reset != "subtract":
+            raise InputError("--neuron signed needs --reset subtract (a -1 gives back a threshold)")
         if self.maxpool not in MAXPOOL_MODES:
             raise InputError(
                 f"--maxpool must be one of {', '.join(MAXPOOL_MODES)}, got {self.maxpool!r}"
@@ -108,6 +117,8 @@ def convert(
     """
     settings.check()
     check_images(calib_x, graph.input_shape, "calibration data")
+    if settings.neuron == "auto":
+        return _choose_neuron(graph, calib_x, settings, batch_size, progress)
     ann = prepare_ann(graph, settings.maxpool)
     snn = _thresholds(ann, calib_x, settings, batch_size, progress)
     # The hybrid cut comes before layer-wise calibration: only the spiking part is calibrated.
@@ -153,13 +164,40 @@ def convert(
     return snn
 
 
+def _choose_neuron(graph: Graph, calib_x: np.ndarray, settings, batch_size, progress) -> Graph:
+    """``--neuron auto``: convert with each neuron kind and keep the SNN whose output at the
+    target T is closest (mean squared error) to the ANN's on the search images; binary IF
+    on a tie. Signed neurons fit a residual net far better at few timesteps, and a plain
+    net no better or worse while spiking more (docs/latency.md), so it is measured, per net
+    and T, rather than fixed."""
+    kinds = NEURONS if settings.reset == "subtract" else ("if",)  # signed needs subtraction
+    x = torch.as_tensor(calib_x[: search.SEARCH_IMAGES])
+    target = ann_forward(prepare_ann(graph, settings.maxpool), x)[0].flatten(1)
+    snns, errors = {}, {}
+    for kind in kinds:
+        tagged = (
+            None if progress is None else (lambda st, d, n, k=kind: progress(f"{st} ({k})", d, n))
+        )
+        snns[kind] = convert(
+            graph, calib_x, replace(settings, neuron=kind), batch_size=batch_size, progress=tagged
+        )
+        errors[kind] = search.output_error(snns[kind], x, target, settings.target_timesteps)
+    chosen = min(errors, key=errors.get)
+    snn = snns[chosen]
+    snn.metadata["snnconv.conversion"] = json.dumps(asdict(settings), sort_keys=True)
+    snn.metadata["snnconv.neuron_choice"] = json.dumps(
+        {"chosen": chosen, "output_error": {k: float(f"{e:.6g}") for k, e in errors.items()}}
+    )
+    return snn
+
+
 def _thresholds(ann: Graph, calib_x: np.ndarray, settings, batch_size, progress) -> Graph:
     """The ANN with neurons in place of activations, at their calibrated thresholds."""
     method = parse_method(settings.threshold)
     if method.name == "spikenorm":
         # Placeholders first: spikenorm sets the thresholds in order, simulating the SNN.
         ones = defaultdict(lambda: np.ones(1, np.float32))
-        snn = to_neurons(ann, ones, settings.reset, settings.v0)
+        snn = to_neurons(ann, ones, settings.reset, settings.v0, settings.neuron)
         layers = sum(n.op == "if_neuron" for n in unroll(snn))
         return spikenorm.spikenorm_thresholds(
             snn,
@@ -180,7 +218,7 @@ def _thresholds(ann: Graph, calib_x: np.ndarray, settings, batch_size, progress)
         seed=settings.seed,
         progress=_stage(progress, "thresholds", len(calib_x)),
     )
-    return to_neurons(ann, thresholds, settings.reset, settings.v0)
+    return to_neurons(ann, thresholds, settings.reset, settings.v0, settings.neuron)
 
 
 def _stage(progress, stage: str, total: int) -> Callable[[int], None] | None:

@@ -7,10 +7,17 @@ import numpy as np
 from snnconv.graph import ACTIVATION_OPS, Graph, Node
 
 RESETS = ("subtract", "zero")
+#: ``if``: spikes are 0/1. ``signed``: a neuron may also emit -1, to take back a spike it has
+#: emitted (see ``snnconv.simulate.engine._signed_steps``); needs reset by subtraction.
+NEURONS = ("if", "signed")
 
 
 def to_neurons(
-    graph: Graph, thresholds: dict[str, np.ndarray], reset: str = "subtract", v0: float = 0.5
+    graph: Graph,
+    thresholds: dict[str, np.ndarray],
+    reset: str = "subtract",
+    v0: float = 0.5,
+    neuron: str = "if",
 ) -> Graph:
     """Every relu/clip becomes an ``if_neuron`` with its calibrated threshold; every max pool
     becomes a ``maxpool_gate``. The output layer stays non-spiking: it accumulates.
@@ -18,14 +25,15 @@ def to_neurons(
     In a BackRes body, activation ``n`` gets one threshold per pass, ``thresholds["n#r"]``
     (what ``calibrate`` measures on the unrolled ANN), stacked as [R, 1] or [R, C]."""
     g = graph.copy()
-    _place(g.nodes, lambda name: thresholds[name], reset, v0)
+    attrs = {"reset": reset, "v0": float(v0)} | ({"signed": 1} if neuron == "signed" else {})
+    _place(g.nodes, lambda name: thresholds[name], attrs)
     return g
 
 
-def _place(nodes: list[Node], threshold, reset: str, v0: float) -> None:
+def _place(nodes: list[Node], threshold, neuron_attrs: dict) -> None:
     for i, n in enumerate(nodes):
         if n.op in ACTIVATION_OPS:
-            attrs = {"reset": reset, "v0": float(v0)}
+            attrs = dict(neuron_attrs)
             if n.op == "clip" and n.attrs.get("max") is not None:
                 attrs["clip_max"] = float(n.attrs["max"])
             nodes[i] = Node(n.name, "if_neuron", n.inputs, attrs, {"threshold": threshold(n.name)})
@@ -39,7 +47,7 @@ def _place(nodes: list[Node], threshold, reset: str, v0: float) -> None:
                 width = max(len(row) for row in rows)
                 return np.stack([np.broadcast_to(row, (width,)) for row in rows]).astype(np.float32)
 
-            _place(n.attrs["body"], per_pass, reset, v0)
+            _place(n.attrs["body"], per_pass, neuron_attrs)
 
 
 def to_ann(snn: Graph) -> Graph:

@@ -14,7 +14,7 @@ Two facts make the export exact rather than approximate:
 * a neuron's constant ``bias`` current (layer-wise calibration) is added to the bias of the
   conv/linear layer that feeds it alone (directly or through an add).
 
-What NIR cannot say is refused with the node's name and what to do: initial membrane
+What NIR cannot say is refused with the node's name and what to do: signed neurons, initial membrane
 ``v0 != 0`` or a calibrated ``potential`` (NIR neurons start at rest), reset by subtraction
 (NIR's IF resets to v_reset), gated max pools, concat, reshape, unfolded affine nodes.
 ``approximate=True`` exports v0 and reset anyway (as v0 = 0, reset to zero) and lists each
@@ -145,6 +145,11 @@ class _Exporter:
         self.out[node.name] = ([nid], theta)
 
     def _check_neuron(self, node: Node) -> None:
+        if node.attrs.get("signed"):  # not approximated: dropping the -1s changes the model
+            raise InputError(
+                f"node {node.name!r}: NIR cannot express signed neurons (NIR's IF emits only "
+                "positive spikes); convert with `--neuron if`"
+            )
         problems = []
         if node.attrs.get("v0", 0.0) != 0.0:
             problems.append(

@@ -48,6 +48,12 @@ class SpikingNet(nn.Module):
                 f"node {blocks[0]!r} (backres): fine-tuning does not support BackRes blocks "
                 "(shared weights, per-pass neurons) yet"
             )
+        signed = [n.name for n in graph if n.op == "if_neuron" and n.attrs.get("signed")]
+        if signed:
+            raise InputError(
+                f"node {signed[0]!r}: fine-tuning trains IF neurons with 0/1 spikes, not signed "
+                "ones; convert with `--neuron if` to fine-tune"
+            )
         hybrid = [n.name for n in graph if n.op not in SUPPORTED]
         if hybrid:
             raise InputError(

@@ -462,8 +462,9 @@ class Simulator:
     def _neuron(
         self, node: Node, arg: _Value, steps: int, t0: int, state, counts, recorded
     ) -> _Value:
-        """Integrate and fire over the chunk's steps, in place. The output is binary spikes
-        whose amplitude, the threshold, travels as the value's scale."""
+        """Integrate and fire over the chunk's steps, in place. The output is spikes (0/1, or
+        -1/0/1 for signed neurons) whose amplitude, the threshold, travels as the value's
+        scale."""
         theta = _channel(self._params[node.name]["threshold"], arg.data)
         current = arg.data if arg.scale is None else arg.data * arg.scale
         shape = tuple(arg.data.shape[1:])
@@ -478,27 +479,25 @@ class Simulator:
             if "potential" in self._params[node.name]:
                 v.add_(_channel(self._params[node.name]["potential"], arg.data))
         spikes = torch.empty((steps, batch) + shape, device=v.device, dtype=v.dtype)
-        subtract = node.attrs["reset"] == "subtract"
-        scalar = float(theta) if theta.dim() == 0 else None
-        for t in range(steps):
-            v.add_(current if arg.static else current[t])
-            torch.ge(v, theta, out=spikes[t])  # written as 0/1 floats: no bool round trip
-            if not subtract:
-                v.mul_(1.0 - spikes[t])
-            elif scalar is not None:
-                v.sub_(spikes[t], alpha=scalar)
-            else:
-                v.addcmul_(spikes[t], theta, value=-1.0)
+        if node.attrs.get("signed"):
+            _signed_steps(v, current, arg.static, theta, spikes, state, f"{node.name}:net")
+        else:
+            _binary_steps(v, current, arg.static, theta, spikes, node.attrs["reset"])
         state[node.name] = v
+        events = spikes.abs() if node.attrs.get("signed") else spikes  # a -1 costs what a 1 does
         # The sum over channels comes first and is kept: it is what the layers receiving these
         # spikes need to count their synops.
-        per_position = spikes.sum(2)
+        per_position = events.sum(2)
         counts.add("spikes", node.name, t0, per_position.view(steps, batch, -1).sum(2))
         if node.name in recorded:
             recorded[node.name].append(spikes)
         flat = spikes.flatten(0, 1)
         return _Value(
-            flat, False, events=flat, scale=theta, channel_events=per_position.flatten(0, 1)
+            flat,
+            False,
+            events=events.flatten(0, 1),
+            scale=theta,
+            channel_events=per_position.flatten(0, 1),
         )
 
     def _gate(self, node: Node, arg: _Value, steps: int, t0: int, state) -> _Value:
@@ -559,6 +558,42 @@ class Simulator:
             t = torch.arange(t0 + 1, t0 + steps + 1, device=seq.device, dtype=seq.dtype)
             recorded[OUTPUT].append(seq if out.readout else seq / t.view(-1, 1, 1))
         return seq.argmax(-1)
+
+
+def _binary_steps(v, current, static: bool, theta, spikes, reset: str) -> None:
+    """IF: ``v += I; s = v >= theta``; reset by subtracting theta, or to zero."""
+    scalar = float(theta) if theta.dim() == 0 else None
+    for t in range(len(spikes)):
+        v.add_(current if static else current[t])
+        torch.ge(v, theta, out=spikes[t])  # written as 0/1 floats: no bool round trip
+        if reset != "subtract":
+            v.mul_(1.0 - spikes[t])
+        elif scalar is not None:
+            v.sub_(spikes[t], alpha=scalar)
+        else:
+            v.addcmul_(spikes[t], theta, value=-1.0)
+
+
+def _signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> None:
+    """Signed IF with memory (Wang et al. 2022): as IF, and a neuron whose membrane has fallen
+    below 0 emits -1 (and gains theta back) if it has emitted more 1s than -1s so far. The
+    net count after t steps is then the rounded integral of the input over theta, clipped at
+    0 (and at t): what the ANN computes from the mean input so far, quantised. Binary IF
+    fixes its spikes as the input arrives, so a layer whose input comes late or uneven (a
+    residual add, a deep layer at few steps) over- or under-fires for good."""
+    net = state.get(key)
+    if net is None:
+        net = torch.zeros_like(v)
+    fell = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+    for t in range(len(spikes)):
+        s = spikes[t]
+        v.add_(current if static else current[t])
+        torch.ge(v, theta, out=s)
+        torch.lt(v, 0, out=fell).logical_and_(net > 0)
+        s.sub_(fell.to(s.dtype))
+        net.add_(s)
+        v.addcmul_(s, theta, value=-1.0)
+    state[key] = net
 
 
 _STATEFUL = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
