@@ -88,7 +88,7 @@ def train_or_load(name: str, cache_dir: Path, epochs: int) -> tuple[Path, dict]:
 def evaluate(path: Path, calib: np.ndarray, x: np.ndarray, y: np.ndarray, batch: int) -> dict:
     ann = load_onnx(path)
     start = time.perf_counter()
-    snn = convert(ann, calib, ConversionSettings())
+    snn = convert(ann, calib, ConversionSettings(neuron="if"))
     convert_seconds = time.perf_counter() - start
     sim = Simulator(snn)
     total = Counts(max(TIMESTEPS))
@@ -151,8 +151,8 @@ def main() -> None:
         "test_images": len(x),
         "calibration_images": len(calib),
         "repeats": REPEATS,
-        "conversion": "ConversionSettings() defaults (mse thresholds and bias calibration for "
-        "target T = 32); one T = 64 run, read at each T",
+        "conversion": "ConversionSettings(neuron='if'): binary IF, otherwise the defaults "
+        "(target T = 32); one T = 64 run, read at each T",
         "energy_preset": ENERGY,
         "threads": args.threads,
         "models": results,

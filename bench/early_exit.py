@@ -40,7 +40,9 @@ def snn_for_t8():
     ann = load_onnx(train_or_load("vgg", threads=1))
     calib = load_dataset(DATA, split="train", limit=1000)
     # as the cached file was made (before threshold search became the default)
-    return convert(ann, calib.x, ConversionSettings(target_timesteps=8, calibrate="bias"))
+    return convert(
+        ann, calib.x, ConversionSettings(neuron="if", target_timesteps=8, calibrate="bias")
+    )
 
 
 def run_all(sim, x, y, T, batch, chunk, stable) -> tuple[float, Counts]:

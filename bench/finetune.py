@@ -77,7 +77,9 @@ def main() -> None:
     train = load_dataset(FASHION_MNIST, split="train", limit=args.train_images)
     test = load_dataset(FASHION_MNIST, split="test", limit=args.test_images)
     t = time.perf_counter()
-    snn = convert(ann, train.x[:1000], ConversionSettings(target_timesteps=args.timesteps))
+    snn = convert(
+        ann, train.x[:1000], ConversionSettings(neuron="if", target_timesteps=args.timesteps)
+    )
     result = {
         "model": "vgg (bench/models.py)",
         "data": FASHION_MNIST,

@@ -75,10 +75,12 @@ def main() -> None:
     T = args.timesteps
     graph, train, test = model_and_data("resnet", args.test_limit, args.calib_limit)
     ann = prepare_ann(graph)
-    settings = ConversionSettings(target_timesteps=T)
+    settings = ConversionSettings(neuron="if", target_timesteps=T)  # binary, as measured
     default = convert(graph, train.x, settings)
     start = time.perf_counter()
-    searched = convert(graph, train.x, ConversionSettings(target_timesteps=T, calibrate="search"))
+    searched = convert(
+        graph, train.x, ConversionSettings(neuron="if", target_timesteps=T, calibrate="search")
+    )
     chosen = joint_step(searched, ann, train.x[:SEARCH_IMAGES], T)
     joint = layerwise.calibrate_layers(
         searched, ann, train.x[: settings.calibration_images], T, ("bias",)

@@ -2,11 +2,13 @@
 
 Models: the bundled digits CNN and the Fashion-MNIST VGG-style and ResNet-style nets of
 bench/models.py (trained once and cached). For each: the ANN's accuracy and the SNN's at
-T = 2, 4, 8, 16, 32 for every method, the smallest of those T within 1 point of the ANN, and
-the conversion (calibration) time.
+T = 2, 4, 8, 16, 32 for every method, the smallest of those T within 1 point of the ANN, the
+conversion (calibration) time, and, for methods converted per T, synaptic operations per image.
 
 A method is ``THRESHOLD[+CALIBRATE]`` (``--threshold`` and ``--calibrate`` of ``snnconv
-convert``, e.g. ``mse+bias+potential``), prefixed ``channel/`` for per-channel thresholds.
+convert``, e.g. ``mse+bias+potential``), prefixed ``channel/`` for per-channel thresholds and
+``signed/`` or ``auto/`` for ``--neuron signed`` or ``auto`` (no prefix: ``--neuron if``; for
+``auto`` the kind chosen at each T is recorded).
 Methods that depend on T (``mse``, ``spikenorm``, any layer-wise calibration) are converted
 once per T with ``target_timesteps=T``; the others (``max``, ``percentile``, no calibration)
 do not depend on T, so one conversion simulated at the largest T gives every T.
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import model_and_data  # noqa: E402
 
 from snnconv.convert import ConversionSettings, convert  # noqa: E402
+from snnconv.convert.neurons import NEURONS  # noqa: E402
 from snnconv.data import Dataset  # noqa: E402
 from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
 
@@ -48,12 +51,21 @@ TOLERANCE_POINTS = 1.0
 
 
 def settings_for(method: str, timesteps: int) -> ConversionSettings:
-    """``channel/mse+bias+potential`` -> per-channel mse thresholds, bias and potential."""
-    per_channel = method.startswith("channel/")
-    threshold, _, layerwise = method.removeprefix("channel/").partition("+")
+    """``channel/mse+bias+potential`` -> per-channel mse thresholds, bias and potential, IF
+    neurons; ``auto/mse+search+bias`` -> ``--neuron auto``, mse thresholds, search and bias."""
+    prefixes, given = [], method
+    while "/" in method:
+        prefix, method = method.split("/", 1)
+        prefixes.append(prefix)
+    neurons = [p for p in prefixes if p in (*NEURONS, "auto")]
+    unknown = set(prefixes) - {"channel", *neurons}
+    if unknown or len(neurons) > 1:
+        raise ValueError(f"bad method prefixes in {given!r}: channel/ and one of if/signed/auto/")
+    threshold, _, layerwise = method.partition("+")
     return ConversionSettings(
         threshold=threshold,
-        per_channel=per_channel,
+        per_channel="channel" in prefixes,
+        neuron=neurons[0] if neurons else "if",
         calibrate=layerwise or "none",
         target_timesteps=timesteps,
     )
@@ -68,7 +80,7 @@ def first(ds: Dataset, n: int) -> Dataset:
 
 
 def bench_method(graph, train, test, method: str, timesteps: tuple[int, ...]) -> dict:
-    acc, seconds = {}, {}
+    acc, seconds, synops, chosen = {}, {}, {}, {}
     if not depends_on_t(settings_for(method, max(timesteps))):
         start = time.perf_counter()
         snn = convert(graph, train.x, settings_for(method, max(timesteps)))
@@ -82,8 +94,16 @@ def bench_method(graph, train, test, method: str, timesteps: tuple[int, ...]) ->
         seconds[str(t)] = round(time.perf_counter() - start, 2)
         r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
         acc[str(t)] = r.snn_accuracy
+        synops[str(t)] = round(r.synops_per_image)
+        if "snnconv.neuron_choice" in snn.metadata:
+            chosen[str(t)] = json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"]
         print(f"{method} T={t}: {100 * r.snn_accuracy:.1f} %", file=sys.stderr, flush=True)
-    return {"accuracy": acc, "calibration_seconds": seconds, "ann_accuracy": r.ann_accuracy}
+    return {
+        "accuracy": acc,
+        "synops_per_image": synops,
+        "calibration_seconds": seconds,
+        "ann_accuracy": r.ann_accuracy,
+    } | ({"neuron_chosen": chosen} if chosen else {})
 
 
 def smallest_t(accuracy: dict[str, float], ann_accuracy: float) -> int | None:
