@@ -160,30 +160,44 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def spikingjelly_snn(name: str, x: torch.Tensor, device: str) -> nn.Module | None:
-    """SpikingJelly's ann2snn conversion (max-norm) of the torch network, calibrated on ``x``."""
+def spikingjelly_snn(
+    model: nn.Module, x: torch.Tensor, device: str, mode: str = "max", channel_wise: bool = False
+) -> nn.Module:
+    """SpikingJelly's ann2snn conversion of ``model`` (a copy), calibrated on ``x`` in one batch.
+
+    ``mode``: ``max`` or a percentile such as ``99.9%``; ``channel_wise`` (SpikingJelly >= 2.0
+    only) takes the statistic per channel.
+    """
     from spikingjelly.activation_based import ann2snn
 
-    model = torch_model(name)
-    if model is None:
-        return None
     model = copy.deepcopy(model).eval().to(device)
     calibration = [(x, torch.zeros(len(x), dtype=torch.long))]
     if hasattr(ann2snn, "FXConverter"):  # SpikingJelly >= 2.0
-        recipe = ann2snn.RateCodingRecipe(dataloader=calibration, mode="max")
+        extra = {"channel_wise": True} if channel_wise else {}
+        recipe = ann2snn.RateCodingRecipe(dataloader=calibration, mode=mode, **extra)
         return ann2snn.FXConverter(recipe=recipe, device=device).convert(model)
-    return ann2snn.Converter(dataloader=calibration, mode="max", device=device)(model)
+    if channel_wise:
+        raise ValueError("this SpikingJelly has no per-channel ann2snn mode")
+    return ann2snn.Converter(dataloader=calibration, mode=mode, device=device)(model)
 
 
 @torch.no_grad()
-def spikingjelly_run(net: nn.Module, x: torch.Tensor, timesteps: int) -> torch.Tensor:
-    """As SpikingJelly's ann2snn tutorial simulates: reset, then one call per step, summed."""
+def spikingjelly_steps(net: nn.Module, x: torch.Tensor, timesteps: int):
+    """As SpikingJelly's ann2snn tutorial simulates: reset, then one call per step; yields the
+    running sum of the outputs after each step."""
     from spikingjelly.activation_based import functional
 
     functional.reset_net(net)
     out = net(x)
+    yield out
     for _ in range(timesteps - 1):
         out = out + net(x)
+        yield out
+
+
+def spikingjelly_run(net: nn.Module, x: torch.Tensor, timesteps: int) -> torch.Tensor:
+    """The outputs of ``timesteps`` steps from reset, summed."""
+    *_, out = spikingjelly_steps(net, x, timesteps)
     return out
 
 
@@ -198,7 +212,8 @@ def bench(
     sim = Simulator(snn, device)
     xt = torch.as_tensor(x).to(device)
     y = torch.zeros(batch, dtype=torch.long)
-    theirs = spikingjelly_snn(name, xt, device) if reference else None
+    model = torch_model(name) if reference else None
+    theirs = spikingjelly_snn(model, xt, device) if model is not None else None
     rows = []
     for T in timesteps:
         if device.startswith("cuda"):
