@@ -8,7 +8,8 @@ calibrated in one batch on the first ``--calib`` training images; direct constan
 input; read-out = argmax of the output summed over T, on the first ``--limit`` test images.
 One simulation of T = 32 per mode: the running sum after t steps is the output of a run of
 length t, since the net is reset only at the start. Each line gives the SpikingJelly version,
-each mode's accuracy at each T, the best mode per T, and the ANN's accuracy on the same images.
+each mode's accuracy at each T, the best mode per T (ties go to the first mode listed), and the
+ANN's accuracy on the same images.
 
 SpikingJelly is not a dependency of snnconv; install it by hand (see bench/speed.py).
 Usage: python bench/peers.py [--models vgg,resnet] [--limit 1000] [--calib 1000]
