@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from snnconv.cli.common import check_outputs, console, progress_bar, stage_progress, write_json
@@ -57,9 +59,11 @@ def demo_cmd(timesteps, output, json_path, force, model_kind):
     settings = ConversionSettings(target_timesteps=timesteps)
     with stage_progress() as report:
         snn = convert(graph, train.x, settings, progress=report)
+    chosen = json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"]
     console.print(
         f"[bold]2/3 convert[/bold] thresholds {settings.threshold}, layer-wise calibration "
-        f"{settings.calibrate}, for T = {timesteps}, on {len(train.x)} training images"
+        f"{settings.calibrate}, {'signed' if chosen == 'signed' else 'binary'} IF neurons "
+        f"(--neuron auto), for T = {timesteps}, on {len(train.x)} training images"
     )
     if output:
         save_onnx(snn, output, force=force)
