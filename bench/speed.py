@@ -2,7 +2,11 @@
 
 The dense limit is T forward passes of the ANN, timed in the same process on the same batch
 with the same kernels (snnconv's own torch forward of the BN-folded ANN); a ratio above 1
-means the SNN simulation costs less than T ANN passes. Models: a VGG-16 and a ResNet-18 for
+means the SNN simulation costs less than T ANN passes. The engine runs its convolutions
+channels-last on CPU, so the ANN is also timed on a channels-last input (its convolutions and
+what follows them then run channels-last too): ``dense_limit_ratio_ann_channels_last`` is the
+ratio to that faster dense limit. Every call is timed by both clocks; ``--clock`` picks the
+one of the main fields, the other goes in ``other_clock``. Models: a VGG-16 and a ResNet-18 for
 3x32x32 input (random weights, thresholds calibrated on random images: speed does not depend
 on training), the Fashion-MNIST VGG-style net of bench/models.py when cached, and the bundled
 digits CNN. Peak memory: the process's peak RSS on CPU, max allocated on CUDA.
@@ -144,14 +148,15 @@ CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
 clock = CLOCKS["wall"]
 
 
-def seconds(fn) -> float:
+def seconds(fn) -> dict[str, float]:
+    """The call's duration by each clock."""
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    t = clock()
+    start = {k: c() for k, c in CLOCKS.items()}
     fn()
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    return clock() - t
+    return {k: c() - start[k] for k, c in CLOCKS.items()}
 
 
 def peak_memory_mb(device: str) -> float:
@@ -211,6 +216,7 @@ def bench(
     ann = prepare_ann(graph)
     sim = Simulator(snn, device)
     xt = torch.as_tensor(x).to(device)
+    x_nhwc = xt.contiguous(memory_format=torch.channels_last) if xt.dim() == 4 else xt
     y = torch.zeros(batch, dtype=torch.long)
     model = torch_model(name) if reference else None
     theirs = spikingjelly_snn(model, xt, device) if model is not None else None
@@ -219,31 +225,51 @@ def bench(
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         # ANN, SNN and reference timed alternately, so load on a shared machine hits all alike
-        ann_s, snn_s, ref_s = [], [], []
+        times = {"ann": [], "ann_nhwc": [], "snn": [], "ref": []}
         for _ in range(repeats + 1):
-            ann_s.append(seconds(lambda: ann_forward(ann, xt)))
-            snn_s.append(seconds(lambda: sim.run(xt, y, T)))  # noqa: B023
+            times["ann"].append(seconds(lambda: ann_forward(ann, xt)))
+            times["ann_nhwc"].append(seconds(lambda: ann_forward(ann, x_nhwc)))
+            times["snn"].append(seconds(lambda: sim.run(xt, y, T)))  # noqa: B023
             if theirs is not None:
-                ref_s.append(seconds(lambda: spikingjelly_run(theirs, xt, T)))  # noqa: B023
-        ann_med, snn_med = statistics.median(ann_s[1:]), statistics.median(snn_s[1:])
-        ratios = [T * a / s for a, s in zip(ann_s[1:], snn_s[1:], strict=True)]
+                times["ref"].append(seconds(lambda: spikingjelly_run(theirs, xt, T)))  # noqa: B023
+        main_clock = next(k for k, v in CLOCKS.items() if v is clock)
+        rates = {k: _rates(times, k, batch, T) for k in CLOCKS}
+        ann_s = [t[main_clock] for t in times["ann"][1:]]
+        ref_s = [t[main_clock] for t in times["ref"][1:]]
         row = {
             "model": name,
             "device": device,
             "threads": torch.get_num_threads(),
-            "clock": next(k for k, v in CLOCKS.items() if v is clock),
+            "clock": main_clock,
             "batch": batch,
             "timesteps": T,
             "chunk": sim.auto_chunk(batch, T),
-            "image_steps_per_s": round(batch * T / snn_med, 1),
-            "ann_images_per_s": round(batch / ann_med, 1),
-            "dense_limit_ratio": round(statistics.median(ratios), 3),
+            **rates[main_clock],
             "peak_memory_mb": round(peak_memory_mb(device), 1),
         }
+        other = next(k for k in CLOCKS if k != main_clock)
+        row["other_clock"] = {"clock": other, **rates[other]}
         if reference:
-            row["reference"] = reference_row(ann_s[1:], ref_s[1:], batch, T)
+            row["reference"] = reference_row(ann_s, ref_s, batch, T)
         rows.append(row)
     return rows
+
+
+def _rates(times: dict, clock_name: str, batch: int, T: int) -> dict:
+    """Rates and dense-limit ratios by one clock (medians over the repeats, the first, a
+    warm-up, left out); each ratio pairs ANN and SNN times of the same repeat."""
+    ann, nhwc, snn = ([t[clock_name] for t in times[k][1:]] for k in ("ann", "ann_nhwc", "snn"))
+    return {
+        "image_steps_per_s": round(batch * T / statistics.median(snn), 1),
+        "ann_images_per_s": round(batch / statistics.median(ann), 1),
+        "dense_limit_ratio": round(
+            statistics.median([T * a / s for a, s in zip(ann, snn, strict=True)]), 3
+        ),
+        "ann_channels_last_images_per_s": round(batch / statistics.median(nhwc), 1),
+        "dense_limit_ratio_ann_channels_last": round(
+            statistics.median([T * a / s for a, s in zip(nhwc, snn, strict=True)]), 3
+        ),
+    }
 
 
 def reference_row(ann_s: list[float], ref_s: list[float], batch: int, T: int) -> dict:

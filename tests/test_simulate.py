@@ -11,6 +11,7 @@ from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.ops import ann_forward
 from snnconv.simulate import SimulationSettings, Simulator, simulate
 from snnconv.simulate.early_exit import charge, exit_steps
+from snnconv.simulate.engine import OUTPUT
 
 
 def _converted(kind: str, **settings):
@@ -37,16 +38,16 @@ def test_snn_at_large_t_agrees_with_its_ann(kind):
 
 @pytest.mark.parametrize("kind", ["vgg", "residual", "concat"])
 @pytest.mark.parametrize("encoding", ["direct", "poisson"])
-def test_schedules_give_identical_spikes(kind, encoding):
+@pytest.mark.parametrize("channels_last", [True, False])  # True: the CPU default
+def test_schedules_give_identical_spikes(kind, encoding, channels_last):
     ann, snn, x = _converted(kind)
-    sim = Simulator(snn)
+    sim = Simulator(snn, channels_last=channels_last)
     xb, yb = torch.as_tensor(x[:32]), torch.as_tensor(_labels(ann, x[:32]))
     runs = []
     for chunk in (None, 1, 5):
         gen = torch.Generator().manual_seed(7)
-        runs.append(
-            sim.run(xb, yb, 16, chunk=chunk, encoding=encoding, generator=gen, record=sim.neurons)
-        )
+        rec = [*sim.neurons, OUTPUT]  # the output potentials too, bit for bit
+        runs.append(sim.run(xb, yb, 16, chunk=chunk, encoding=encoding, generator=gen, record=rec))
     (c0, s0), *rest = runs
     for c, s in rest:
         for name in s0:
@@ -54,6 +55,44 @@ def test_schedules_give_identical_spikes(kind, encoding):
         np.testing.assert_array_equal(c0.correct_per_step, c.correct_per_step)
         for name in c0.synops:
             np.testing.assert_array_equal(c0.synops[name], c.synops[name])
+
+
+@pytest.mark.parametrize("kind", ["residual", "mlp"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_a_lone_image_run_step_by_step_matches_its_chunked_run(kind, channels_last):
+    """A batch of one image run step by step gives its convs and linear layers one row,
+    for which oneDNN and MKL pick kernels that round differently; the engine passes it as
+    two rows, so the output potentials agree bit for bit."""
+    ann, snn, x = _converted(kind)
+    sim = Simulator(snn, channels_last=channels_last)
+    xb, yb, rec = torch.as_tensor(x[:1]), torch.zeros(1, dtype=torch.long), [*sim.neurons, OUTPUT]
+    (_, step), (_, chunked) = (sim.run(xb, yb, 8, chunk=c, record=rec) for c in (1, 8))
+    for name in rec:
+        assert torch.equal(step[name], chunked[name]), name
+
+
+@pytest.mark.parametrize("kind", ["vgg", "residual", "concat"])
+@pytest.mark.parametrize("encoding", ["direct", "poisson"])
+def test_channels_last_flows_from_layer_to_layer(kind, encoding, monkeypatch):
+    """On CPU the convs run channels-last by default, and the neurons, pooling, adds and
+    concatenations keep that layout: the only copy into it is of the first conv's output
+    (its input has 1 channel; once per batch under direct input, once per chunk under
+    Poisson input), never a hidden copy per layer."""
+    ann, snn, x = _converted(kind)
+    sim = Simulator(snn)
+    assert sim.channels_last
+    copies = []
+    contiguous = torch.Tensor.contiguous
+
+    def spy(t, memory_format=torch.contiguous_format):
+        if not t.is_contiguous(memory_format=memory_format):
+            copies.append(tuple(t.shape))
+        return contiguous(t, memory_format=memory_format)
+
+    monkeypatch.setattr(torch.Tensor, "contiguous", spy)
+    xb, gen = torch.as_tensor(x[:32]), torch.Generator().manual_seed(7)
+    sim.run(xb, torch.zeros(32, dtype=torch.long), 16, chunk=5, encoding=encoding, generator=gen)
+    assert len(copies) == (1 if encoding == "direct" else 4), copies
 
 
 def _brute_force_conv_synops(spikes: np.ndarray, node) -> float:

@@ -206,9 +206,15 @@ class _Value:
 
 
 class Simulator:
-    """An SNN graph prepared for one device: params as tensors, fan-outs counted."""
+    """An SNN graph prepared for one device: params as tensors, fan-outs counted.
+    ``channels_last`` (default: on CPU) runs the convolutions in that memory layout."""
 
-    def __init__(self, graph: Graph, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        graph: Graph,
+        device: str | torch.device = "cpu",
+        channels_last: bool | None = None,
+    ):
         graph.validate()
         # BackRes blocks run unrolled: pass r of body node n is node "n#r", with its own
         # membranes and thresholds and the shared weights; its spikes and synops are its own
@@ -232,6 +238,18 @@ class Simulator:
         }
         self._macs = ops.macs(graph, self.shapes)
         self._scaled_weights: dict[str, torch.Tensor] = {}
+        # On CPU, convolutions run channels-last (NHWC): oneDNN reorders NCHW tensors to and
+        # from its blocked layout at every call, and without that a ResNet-18 or VGG-16 conv
+        # took 1.1-1.7x less time (docs/speed.md). Weights in that layout make oneDNN use it;
+        # its outputs keep it, and so do the neurons' membranes and spikes, the adds and the
+        # pooling, so the next conv gets its input without a copy. Sums round differently
+        # than in NCHW (last bits); both schedules still agree (tested).
+        self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
+        if self.channels_last:
+            for n in graph:
+                if n.op == "conv":
+                    p = self._params[n.name]
+                    p["weight"] = p["weight"].contiguous(memory_format=torch.channels_last)
         self._last_use = {}
         for i, n in enumerate(graph.nodes):
             for name in n.inputs:
@@ -375,7 +393,7 @@ class Simulator:
             macs = self._macs[node.name] * len(args[0].data)
             table[node.name] = table.get(node.name, 0.0) + macs
             p = self._params[node.name]
-            kernel = ops.conv if node.op == "conv" else ops.linear
+            kernel = self._conv if node.op == "conv" else ops.linear
             out = kernel(node, args[0].data, p["weight"], p["bias"])
         else:
             out = ops.run_node(node, [a.data for a in args])
@@ -385,9 +403,14 @@ class Simulator:
         """A conv or linear layer over the chunk's steps, counting what it costs."""
         p = self._params[node.name]
         weight = p["weight"] if arg.scale is None else self._scaled_weight(node, arg.scale)
-        kernel = ops.conv if node.op == "conv" else ops.linear
+        kernel = self._conv if node.op == "conv" else ops.linear
         data = _expand(arg, steps)
-        out = kernel(node, data, weight, p["bias"])
+        if len(data) == 1:
+            # oneDNN and MKL take other kernels for one row, which round differently: a lone
+            # image run step by step goes as two rows, so it matches its chunked runs
+            out = kernel(node, data.expand(2, *data.shape[1:]), weight, p["bias"])[:1]
+        else:
+            out = kernel(node, data, weight, p["bias"])
         batch = len(data) // steps
         if arg.readout:
             # The ANN part of a hybrid net: evaluated at every step for the anytime curve, but
@@ -405,6 +428,14 @@ class Simulator:
             counts.add("snn_macs", node.name, t0, macs.to(out.device))
         return _Value(out, static=False)
 
+    def _conv(self, node: Node, x: torch.Tensor, weight, bias) -> torch.Tensor:
+        if not self.channels_last:
+            return ops.conv(node, x, weight, bias)
+        # no copies where the input is already channels-last, as the neurons leave it; the
+        # output is made so where oneDNN answers NCHW (to a 1-channel input)
+        out = ops.conv(node, x.contiguous(memory_format=torch.channels_last), weight, bias)
+        return out.contiguous(memory_format=torch.channels_last)
+
     def _scaled_weight(self, node: Node, scale: torch.Tensor) -> torch.Tensor:
         """The weights times the amplitude of the spikes they receive, per input channel.
         A layer always receives the same neurons' spikes, so this is made once."""
@@ -418,6 +449,8 @@ class Simulator:
                 per_input = per_input.expand(groups * ci) if per_input.numel() == 1 else per_input
                 grouped = w.view(groups, co // groups, ci, *w.shape[2:])
                 scaled = (grouped * per_input.view(groups, 1, ci, 1, 1)).view(w.shape)
+                if self.channels_last:
+                    scaled = scaled.contiguous(memory_format=torch.channels_last)
             self._scaled_weights[node.name] = scaled
         return self._scaled_weights[node.name]
 
@@ -473,12 +506,15 @@ class Simulator:
             current = current.view((steps, batch) + shape)
         if "bias" in self._params[node.name]:
             current = current + _channel(self._params[node.name]["bias"], arg.data)
+        # membranes and spikes in the layout of the current (channels-last after a conv)
+        nhwc = _channels_last(arg.data)
         v = state.get(node.name)
         if v is None:
-            v = (node.attrs["v0"] * theta).expand((batch,) + shape).clone()
+            v = _empty((batch,) + shape, nhwc, arg.data)
+            v.copy_((node.attrs["v0"] * theta).expand((batch,) + shape))
             if "potential" in self._params[node.name]:
                 v.add_(_channel(self._params[node.name]["potential"], arg.data))
-        spikes = torch.empty((steps, batch) + shape, device=v.device, dtype=v.dtype)
+        spikes = _empty((steps, batch) + shape, nhwc, v)
         if node.attrs.get("signed"):
             _signed_steps(v, current, arg.static, theta, spikes, state, f"{node.name}:net")
         else:
@@ -549,10 +585,9 @@ class Simulator:
         hybrid net reads out directly: its output at step t is its prediction."""
         data = out.value(steps)
         batch = data.shape[0] // steps
-        if out.readout:
-            seq = data.view(steps, batch, -1)
-        else:
-            seq = _running_sum(data.view(steps, batch, -1), state.get(OUTPUT))
+        seq = data.reshape(steps, batch, -1)  # a copy if the output is a channels-last conv's
+        if not out.readout:
+            seq = _running_sum(seq, state.get(OUTPUT))
             state[OUTPUT] = seq[-1]
         if OUTPUT in recorded:
             t = torch.arange(t0 + 1, t0 + steps + 1, device=seq.device, dtype=seq.dtype)
@@ -584,7 +619,7 @@ def _signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> N
     net = state.get(key)
     if net is None:
         net = torch.zeros_like(v)
-    fell = torch.empty(v.shape, dtype=torch.bool, device=v.device)
+    fell = torch.empty_like(v, dtype=torch.bool)  # in v's layout (channels-last after a conv)
     for t in range(len(spikes)):
         s = spikes[t]
         v.add_(current if static else current[t])
@@ -699,6 +734,25 @@ def _running_sum(seq: torch.Tensor, initial: torch.Tensor | None) -> torch.Tenso
         else:
             torch.add(acc, seq[t], out=out[t])  # straight into place, no temporary
     return out
+
+
+def _channels_last(x: torch.Tensor) -> bool:
+    """Whether a 4-D ``x`` is laid out channels-last (and not also plain contiguous)."""
+    return (
+        x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and not x.is_contiguous()
+    )
+
+
+def _empty(shape: tuple[int, ...], nhwc: bool, like: torch.Tensor) -> torch.Tensor:
+    """An empty tensor of ``shape`` (..., C, H, W) with ``like``'s dtype and device, laid out
+    channels-last if ``nhwc``: then every (C, H, W) slice is channels-last, and flattening
+    the leading axes (time into batch) stays a view."""
+    if not nhwc:
+        return torch.empty(shape, device=like.device, dtype=like.dtype)
+    *lead, c, h, w = shape
+    return torch.empty((*lead, h, w, c), device=like.device, dtype=like.dtype).movedim(-1, -3)
 
 
 def _channel(p: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
