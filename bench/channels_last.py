@@ -70,7 +70,8 @@ def main() -> None:
         graph = load_model(name)
         rng = np.random.default_rng(0)
         x = rng.random((batch,) + tuple(graph.input_shape), dtype=np.float32)
-        snn, ann = convert(graph, x, ConversionSettings(calibrate="none")), prepare_ann(graph)
+        settings = ConversionSettings(neuron="if", calibrate="none")
+        snn, ann = convert(graph, x, settings), prepare_ann(graph)
         sims = {"nchw": Simulator(snn, channels_last=False), "nhwc": Simulator(snn)}
         if args.layers:
             layers(name, sims["nchw"], batch, 2 * args.repeats + 1)
