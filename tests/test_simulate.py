@@ -77,8 +77,9 @@ def test_channels_last_flows_from_layer_to_layer(kind, encoding, monkeypatch):
     """On CPU the convs run channels-last by default, and the neurons, pooling, adds and
     concatenations keep that layout: the only copy into it is of the first conv's output
     (its input has 1 channel; once per batch under direct input, once per chunk under
-    Poisson input), never a hidden copy per layer."""
-    ann, snn, x = _converted(kind)
+    Poisson input), never a hidden copy per layer. Binary IF: signed spikes through a
+    max-pool gate take the general (copying) gather path."""
+    ann, snn, x = _converted(kind, neuron="if")
     sim = Simulator(snn)
     assert sim.channels_last
     copies = []

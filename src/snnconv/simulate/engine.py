@@ -531,7 +531,8 @@ class Simulator:
         return _Value(
             flat,
             False,
-            events=events.flatten(0, 1),
+            # binary spikes are their own events (the same tensor: what _is_spikes checks)
+            events=flat if events is spikes else events.flatten(0, 1),
             scale=theta,
             channel_events=per_position.flatten(0, 1),
         )
