@@ -620,12 +620,14 @@ def _signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> N
     net = state.get(key)
     if net is None:
         net = torch.zeros_like(v)
-    fell = torch.empty_like(v, dtype=torch.bool)  # in v's layout (channels-last after a conv)
+    # step buffers in v's layout (channels-last after a conv): no allocation per step
+    fell = torch.empty_like(v, dtype=torch.bool)
+    owes = torch.empty_like(v, dtype=torch.bool)
     for t in range(len(spikes)):
         s = spikes[t]
         v.add_(current if static else current[t])
         torch.ge(v, theta, out=s)
-        torch.lt(v, 0, out=fell).logical_and_(net > 0)
+        torch.lt(v, 0, out=fell).logical_and_(torch.gt(net, 0, out=owes))
         s.sub_(fell.to(s.dtype))
         net.add_(s)
         v.addcmul_(s, theta, value=-1.0)
