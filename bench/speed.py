@@ -16,10 +16,18 @@ snnconv) each row also times SpikingJelly's own ann2snn conversion of the same t
 (max-norm, calibrated on the same batch), run as its tutorial runs it: ``functional.reset_net``
 then T forward calls, their outputs summed. It is timed alternately with the ANN and with
 snnconv's engine; its rate and ratio to the dense limit go in the row's ``reference``.
+Where the network exists as a torch module (all but digits), that module's own forward is
+timed too, as a cross-check of the dense limit (``dense_limit_ratio_torch_module``).
+
+On CUDA the engine folds all T steps into the batch and runs each binary IF layer as one
+Triton kernel per chunk; ``--compare-eager`` also times it with the eager neuron update
+(``eager_neurons`` in the row), ``--chunk`` fixes the steps per chunk. Rows on CUDA name the
+card, torch, and the TF32 settings (torch's defaults: cuDNN convolutions may use TF32,
+matrix products may not); the ANN and the SNN run under the same.
 
 Usage: python bench/speed.py [--models vgg16,resnet18,fashion-vgg,digits] [--timesteps 8,32]
        [--batch-size 64] [--threads 1] [--device cpu] [--repeats 3] [--clock wall]
-       [--reference spikingjelly]
+       [--reference spikingjelly] [--chunk N] [--compare-eager]
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from torch import nn
 from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.data import asset_path
 from snnconv.load import load_onnx, load_torch
-from snnconv.ops import ann_forward
+from snnconv.ops import ann_forward, params_on
 from snnconv.simulate import Simulator
 
 
@@ -165,6 +173,11 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+@torch.no_grad()
+def torch_forward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return module(x)
+
+
 def spikingjelly_snn(
     model: nn.Module, x: torch.Tensor, device: str, mode: str = "max", channel_wise: bool = False
 ) -> nn.Module:
@@ -207,53 +220,111 @@ def spikingjelly_run(net: nn.Module, x: torch.Tensor, timesteps: int) -> torch.T
 
 
 def bench(
-    name: str, timesteps: list[int], batch: int, device: str, repeats: int, reference: str | None
+    name: str,
+    timesteps: list[int],
+    batch: int,
+    device: str,
+    repeats: int,
+    reference: str | None,
+    chunk: int | None = None,
+    compare_eager: bool = False,
 ) -> list[dict]:
     graph = load_model(name)
     rng = np.random.default_rng(0)
     x = rng.random((batch,) + tuple(graph.input_shape), dtype=np.float32)
     # binary IF, as SpikingJelly's reference simulates (auto could pick signed neurons)
     snn = convert(graph, x, ConversionSettings(neuron="if", calibrate="none"))
-    ann = prepare_ann(graph)
+    ann = params_on(prepare_ann(graph), device)  # weights on the device, as the SNN's are
     sim = Simulator(snn, device)
+    # the same engine with the neuron update as eager torch ops (where it is fused by default)
+    eager = Simulator(snn, device, fused_neurons=False) if compare_eager else None
     xt = torch.as_tensor(x).to(device)
     x_nhwc = xt.contiguous(memory_format=torch.channels_last) if xt.dim() == 4 else xt
     y = torch.zeros(batch, dtype=torch.long)
-    model = torch_model(name) if reference else None
-    theirs = spikingjelly_snn(model, xt, device) if model is not None else None
+    model = torch_model(name)
+    theirs = spikingjelly_snn(model, xt, device) if reference and model is not None else None
+    # a cross-check of the dense limit: the same ANN as a plain torch module (its batch norms
+    # unfolded), so a slow forward of snnconv's own cannot flatter the ratio unseen
+    module = copy.deepcopy(model).to(device).eval() if model is not None else None
     rows = []
     for T in timesteps:
         if device.startswith("cuda"):
             torch.cuda.reset_peak_memory_stats()
         # ANN, SNN and reference timed alternately, so load on a shared machine hits all alike
-        times = {"ann": [], "ann_nhwc": [], "snn": [], "ref": []}
+        times = {"ann": [], "ann_nhwc": [], "snn": [], "eager": [], "ref": [], "module": []}
         for _ in range(repeats + 1):
             times["ann"].append(seconds(lambda: ann_forward(ann, xt)))
             times["ann_nhwc"].append(seconds(lambda: ann_forward(ann, x_nhwc)))
-            times["snn"].append(seconds(lambda: sim.run(xt, y, T)))  # noqa: B023
+            if module is not None:
+                times["module"].append(seconds(lambda: torch_forward(module, xt)))
+            times["snn"].append(seconds(lambda: sim.run(xt, y, T, chunk=chunk)))  # noqa: B023
+            if eager is not None:
+                times["eager"].append(seconds(lambda: eager.run(xt, y, T, chunk=chunk)))  # noqa: B023
             if theirs is not None:
                 times["ref"].append(seconds(lambda: spikingjelly_run(theirs, xt, T)))  # noqa: B023
+        if device.startswith("cuda"):  # the SNN's own peak, apart from the ANN's and theirs
+            torch.cuda.reset_peak_memory_stats()
+            sim.run(xt, y, T, chunk=chunk)
         main_clock = next(k for k, v in CLOCKS.items() if v is clock)
         rates = {k: _rates(times, k, batch, T) for k in CLOCKS}
         ann_s = [t[main_clock] for t in times["ann"][1:]]
-        ref_s = [t[main_clock] for t in times["ref"][1:]]
+        snn_s = [t[main_clock] for t in times["snn"][1:]]
         row = {
             "model": name,
             "device": device,
+            **device_info(device),
             "threads": torch.get_num_threads(),
             "clock": main_clock,
             "batch": batch,
             "timesteps": T,
-            "chunk": sim.auto_chunk(batch, T),
+            "chunk": chunk or sim.auto_chunk(batch, T),
+            "fused_neurons": sim.fused_neurons,
             **rates[main_clock],
             "peak_memory_mb": round(peak_memory_mb(device), 1),
         }
         other = next(k for k in CLOCKS if k != main_clock)
         row["other_clock"] = {"clock": other, **rates[other]}
+        if module is not None:
+            module_s = [t[main_clock] for t in times["module"][1:]]
+            row["torch_module_images_per_s"] = round(batch / statistics.median(module_s), 1)
+            row["dense_limit_ratio_torch_module"] = round(
+                statistics.median([T * a / s for a, s in zip(module_s, snn_s, strict=True)]), 3
+            )
+        if eager is not None:
+            eager_s = [t[main_clock] for t in times["eager"][1:]]
+            row["eager_neurons"] = other_simulator(ann_s, snn_s, eager_s, batch, T)
         if reference:
-            row["reference"] = reference_row(ann_s, ref_s, batch, T)
+            ref_s = [t[main_clock] for t in times["ref"][1:]]
+            row["reference"] = reference_row(ann_s, snn_s, ref_s, batch, T)
         rows.append(row)
     return rows
+
+
+def device_info(device: str) -> dict:
+    """What decides a GPU row's speed: the card, torch, and whether convolutions may use
+    TF32 (torch's default for cuDNN; the ANN and the SNN run under the same setting)."""
+    if not device.startswith("cuda"):
+        return {}
+    return {
+        "gpu": torch.cuda.get_device_name(torch.device(device)),
+        "torch": torch.__version__,
+        "cudnn_tf32": torch.backends.cudnn.allow_tf32,
+        "matmul_tf32": torch.backends.cuda.matmul.allow_tf32,
+    }
+
+
+def other_simulator(ann_s, snn_s, other_s, batch: int, T: int) -> dict:
+    """Rate and dense-limit ratio of another simulator timed in the same repeats, and how
+    many times faster snnconv's engine ran (medians of per-repeat ratios)."""
+    return {
+        "image_steps_per_s": round(batch * T / statistics.median(other_s), 1),
+        "dense_limit_ratio": round(
+            statistics.median([T * a / s for a, s in zip(ann_s, other_s, strict=True)]), 3
+        ),
+        "snnconv_speedup": round(
+            statistics.median([o / s for o, s in zip(other_s, snn_s, strict=True)]), 3
+        ),
+    }
 
 
 def _rates(times: dict, clock_name: str, batch: int, T: int) -> dict:
@@ -273,16 +344,14 @@ def _rates(times: dict, clock_name: str, batch: int, T: int) -> dict:
     }
 
 
-def reference_row(ann_s: list[float], ref_s: list[float], batch: int, T: int) -> dict:
+def reference_row(ann_s, snn_s, ref_s, batch: int, T: int) -> dict:
     version = importlib.metadata.version("spikingjelly")
     if not ref_s:
         return {"name": "spikingjelly", "version": version, "skipped": "no torch model"}
-    ratios = [T * a / s for a, s in zip(ann_s, ref_s, strict=True)]
     return {
         "name": "spikingjelly",
         "version": version,
-        "image_steps_per_s": round(batch * T / statistics.median(ref_s), 1),
-        "dense_limit_ratio": round(statistics.median(ratios), 3),
+        **other_simulator(ann_s, snn_s, ref_s, batch, T),
     }
 
 
@@ -300,6 +369,13 @@ def main() -> None:
         help="also time this simulator on the same networks (must be installed by hand)",
     )
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
+    p.add_argument("--chunk", type=int, help="steps folded into the batch (default: automatic)")
+    p.add_argument(
+        "--compare-eager",
+        action="store_true",
+        help="also time the engine with its neuron update as eager torch ops (on CUDA, where "
+        "it is one Triton kernel by default)",
+    )
     args = p.parse_args()
     if args.clock == "cpu" and args.device != "cpu":
         p.error("--clock cpu times CPU runs only")
@@ -310,7 +386,17 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     steps = [int(t) for t in args.timesteps.split(",")]
     for name in args.models.split(","):
-        for row in bench(name, steps, args.batch_size, args.device, args.repeats, args.reference):
+        rows = bench(
+            name,
+            steps,
+            args.batch_size,
+            args.device,
+            args.repeats,
+            args.reference,
+            args.chunk,
+            args.compare_eager,
+        )
+        for row in rows:
             print(json.dumps(row), flush=True)
 
 

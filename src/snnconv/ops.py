@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from snnconv.graph import Graph, GraphError, Node, unroll
+from snnconv.graph import Graph, GraphError, Node, all_nodes, unroll
 
 
 def _t(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
@@ -155,6 +155,16 @@ def run_node(node: Node, inputs: list[torch.Tensor]) -> torch.Tensor:
     if kernel is None:
         raise GraphError(f"node {node.name!r}: op {node.op!r} has no ANN meaning")
     return kernel(node, inputs)
+
+
+def params_on(graph: Graph, device: str | torch.device) -> Graph:
+    """A copy of ``graph`` whose parameters are torch tensors on ``device``. The kernels take
+    numpy parameters as they come, which costs nothing on CPU but is an upload of every
+    weight per call on a GPU: ``ann_forward`` on such a copy uploads none."""
+    g = graph.copy()
+    for n in all_nodes(g.nodes):
+        n.params = {k: torch.as_tensor(v, device=device) for k, v in n.params.items()}
+    return g
 
 
 @torch.no_grad()

@@ -6,10 +6,11 @@ gate scores, the output accumulator) carried between chunks:
 
 * chunk = T: layer by layer, every step of a layer at once;
 * chunk = 1: step by step (anytime read-out);
-* in between, the default: as many steps as keep one layer's folded activations near the
-  processor's cache (``CHUNK_BYTES``). Measured on CPU, a Fashion-MNIST CNN ran about 1.7x
-  faster in chunks of 2 steps than with all 32 folded at once (memory traffic, not
-  arithmetic, bounds these layers); memory stays bounded too. Results are identical.
+* in between, the default on CPU: as many steps as keep one layer's folded activations near
+  the processor's cache (``CHUNK_BYTES``). Measured on CPU, a Fashion-MNIST CNN ran about
+  1.7x faster in chunks of 2 steps than with all 32 folded at once (memory traffic, not
+  arithmetic, bounds these layers); memory stays bounded too. On CUDA the default folds all
+  T steps, or as many as the memory budget allows. Results are identical.
 
 With early exit, the images whose prediction has held long enough are dropped from the batch
 after each chunk (every per-image state is compacted), so their remaining steps cost nothing.
@@ -33,6 +34,7 @@ import torch
 
 from snnconv import ops
 from snnconv.graph import SYNAPTIC_OPS, Graph, Node, unroll
+from snnconv.simulate import if_kernel, memory
 from snnconv.simulate.early_exit import update_stops
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
 from snnconv.simulate.fanout import fanout
@@ -207,13 +209,17 @@ class _Value:
 
 class Simulator:
     """An SNN graph prepared for one device: params as tensors, fan-outs counted.
-    ``channels_last`` (default: on CPU) runs the convolutions in that memory layout."""
+    ``channels_last`` (default: on CPU) runs the convolutions in that memory layout.
+    ``fused_neurons`` (default: on CUDA where Triton imports) runs binary IF layers as one
+    Triton kernel per chunk (``snnconv.simulate.if_kernel``; same results). On CPU it needs
+    Triton's interpreter (``TRITON_INTERPRET=1``), which tests use."""
 
     def __init__(
         self,
         graph: Graph,
         device: str | torch.device = "cpu",
         channels_last: bool | None = None,
+        fused_neurons: bool | None = None,
     ):
         graph.validate()
         # BackRes blocks run unrolled: pass r of body node n is node "n#r", with its own
@@ -250,14 +256,23 @@ class Simulator:
                 if n.op == "conv":
                     p = self._params[n.name]
                     p["weight"] = p["weight"].contiguous(memory_format=torch.channels_last)
+        if fused_neurons is None:
+            fused_neurons = self.device.type == "cuda" and if_kernel.available()
+        elif fused_neurons and not if_kernel.available():
+            raise ValueError("fused_neurons needs Triton, which cannot be imported here")
+        self.fused_neurons = fused_neurons
         self._last_use = {}
         for i, n in enumerate(graph.nodes):
             for name in n.inputs:
                 self._last_use[name] = i
 
     def auto_chunk(self, batch: int, timesteps: int) -> int:
-        """Steps per chunk so that the largest layer's folded activations stay near
-        ``CHUNK_BYTES``."""
+        """Steps per chunk: on CPU, so that the largest layer's folded activations stay near
+        ``CHUNK_BYTES``; on CUDA, as many as the default memory budget allows (all T where it
+        fits): a GPU has no cache to stay in, and wants its launches as large as they come."""
+        if self.device.type == "cuda":
+            limit, source = memory.budget(None, str(self.device))
+            return memory.plan_chunk(self.graph, timesteps, batch, limit, source)
         largest = max(int(np.prod(s)) for s in self.shapes.values()) * 4 * batch
         return max(1, min(timesteps, CHUNK_BYTES // max(1, largest)))
 
@@ -504,8 +519,8 @@ class Simulator:
         batch = current.shape[0] if arg.static else current.shape[0] // steps
         if not arg.static:
             current = current.view((steps, batch) + shape)
-        if "bias" in self._params[node.name]:
-            current = current + _channel(self._params[node.name]["bias"], arg.data)
+        bias = self._params[node.name].get("bias")
+        bias = None if bias is None else _channel(bias, arg.data)
         # membranes and spikes in the layout of the current (channels-last after a conv)
         nhwc = _channels_last(arg.data)
         v = state.get(node.name)
@@ -515,12 +530,18 @@ class Simulator:
             if "potential" in self._params[node.name]:
                 v.add_(_channel(self._params[node.name]["potential"], arg.data))
         spikes = _empty((steps, batch) + shape, nhwc, v)
-        if node.attrs.get("signed"):
-            _signed_steps(v, current, arg.static, theta, spikes, state, f"{node.name}:net")
+        signed, reset = node.attrs.get("signed"), node.attrs["reset"]
+        if self.fused_neurons and not signed and if_kernel.applies(v, current, arg.static, spikes):
+            if_kernel.binary_steps(v, current, arg.static, theta, bias, spikes, reset)
         else:
-            _binary_steps(v, current, arg.static, theta, spikes, node.attrs["reset"])
+            if bias is not None:
+                current = current + bias
+            if signed:
+                _signed_steps(v, current, arg.static, theta, spikes, state, f"{node.name}:net")
+            else:
+                _binary_steps(v, current, arg.static, theta, spikes, reset)
         state[node.name] = v
-        events = spikes.abs() if node.attrs.get("signed") else spikes  # a -1 costs what a 1 does
+        events = spikes.abs() if signed else spikes  # a -1 costs what a 1 does
         # The sum over channels comes first and is kept: it is what the layers receiving these
         # spikes need to count their synops.
         per_position = events.sum(2)

@@ -96,7 +96,7 @@ def simulate(
     chunk = memory.plan_chunk(sim.graph, chunk, batch, budget, source)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
-    ann = to_ann(snn)
+    ann = ops.params_on(to_ann(snn), settings.device)  # no weight uploads per batch on a GPU
     generator = torch.Generator(device=settings.device).manual_seed(settings.seed)
     total = Counts(settings.timesteps)
     if settings.exit_when_stable is not None:
