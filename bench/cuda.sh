@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPU checks and timings, in one go on a CUDA machine (docs/speed.md has the results):
-#   1. the fused IF kernel against the eager update, on the GPU (tests/test_fused_neurons.py);
+#   1. the fused IF and running-sum kernels against the eager loops, on the GPU (tests/test_fused_steps.py);
 #   2. bench/speed.py on VGG-16, ResNet-18 and the Fashion-MNIST net, T = 8 and 32, batch 256,
-#      with the eager neuron update and SpikingJelly (when importable) timed in the same run;
+#      with the eager loops and SpikingJelly (when importable) timed in the same run;
 #   3. where the time goes: bench/breakdown.py on VGG-16 and ResNet-18 at T = 32;
 #   4. the CUDA tests (tests/test_cuda.py: agreement with the CPU engine, schedules, CLI);
 #   5. VGG-16 at T = 32 with 8 steps per chunk instead of all 32.
@@ -20,7 +20,7 @@ $py -c "import torch, triton; print('torch', torch.__version__, 'triton', triton
   | tee -a "$out/gpu.txt"
 
 echo "== 1. fused kernel on the GPU"
-timeout 120 $py -m pytest -q -p no:cacheprovider tests/test_fused_neurons.py 2>&1 \
+timeout 120 $py -m pytest -q -p no:cacheprovider tests/test_fused_steps.py 2>&1 \
   | tee "$out/tests-fused.txt" | tail -4
 
 echo "== 2. speed, batch 256"
@@ -52,7 +52,7 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("speed-cuda*.jsonl")):
         r = json.loads(line)
         ref, eager = r.get("reference", {}), r.get("eager_neurons", {})
         print(f"{r['model']:12} T={r['timesteps']:<3} chunk={r['chunk']:<3} "
-              f"ratio={r['dense_limit_ratio']:.3f} eager={eager.get('dense_limit_ratio', '-')} "
+              f"ratio={r['dense_limit_ratio']:.3f} cl={r['dense_limit_ratio_ann_channels_last']} eager={eager.get('dense_limit_ratio', '-')} "
               f"sj={ref.get('dense_limit_ratio', '-')} vs_sj={ref.get('snnconv_speedup', '-')} "
               f"torch_module={r.get('dense_limit_ratio_torch_module', '-')} "
               f"mem={r['peak_memory_mb']}MB")

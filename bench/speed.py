@@ -237,7 +237,7 @@ def bench(
     ann = params_on(prepare_ann(graph), device)  # weights on the device, as the SNN's are
     sim = Simulator(snn, device)
     # the same engine with the neuron update as eager torch ops (where it is fused by default)
-    eager = Simulator(snn, device, fused_neurons=False) if compare_eager else None
+    eager = Simulator(snn, device, fused=False) if compare_eager else None
     xt = torch.as_tensor(x).to(device)
     x_nhwc = xt.contiguous(memory_format=torch.channels_last) if xt.dim() == 4 else xt
     y = torch.zeros(batch, dtype=torch.long)
@@ -278,7 +278,7 @@ def bench(
             "batch": batch,
             "timesteps": T,
             "chunk": chunk or sim.auto_chunk(batch, T),
-            "fused_neurons": sim.fused_neurons,
+            "fused": sim.fused,
             **rates[main_clock],
             "peak_memory_mb": round(peak_memory_mb(device), 1),
         }

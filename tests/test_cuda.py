@@ -43,7 +43,7 @@ def test_cuda_engine_agrees_with_the_cpu_engine(kind, neuron):
     snn, x, y = _converted(kind, neuron)
     cpu, _ = Simulator(snn).run(x, y, 16)
     gpu_sim = Simulator(snn, "cuda")
-    assert gpu_sim.fused_neurons  # Triton ships with torch's CUDA builds
+    assert gpu_sim.fused and gpu_sim.channels_last  # Triton ships with torch's CUDA builds
     gpu, _ = gpu_sim.run(x, y, 16)
     assert cpu.correct_per_step[-1] >= 0.8 * len(x)  # the SNN works at all
     _close(cpu, gpu, f"{kind}/{neuron}: CPU against CUDA")

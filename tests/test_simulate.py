@@ -270,3 +270,23 @@ def test_early_exit_drops_stopped_images_from_the_batch():
     assert batches == sorted(batches, reverse=True)
     # an image that stopped keeps its answer: accuracy no longer changes after the last stop
     assert len(set(counts.correct_per_step[counts.stop.max() - 1 :])) == 1
+
+
+def test_conv_biases_left_to_fused_neurons_on_cuda():
+    """On CUDA a conv's bias is added by the IF layer it feeds (one pass fewer) only where
+    that layer is its sole reader: a conv feeding a residual add keeps its own."""
+    from types import SimpleNamespace
+
+    from snnconv.graph import unroll
+
+    _, snn, _ = _converted("residual", neuron="if")
+    g = unroll(snn)
+    chosen = Simulator._biases_to_fuse(SimpleNamespace(device=torch.device("cuda")), g)
+    readers = {n.name: [m for m in g if n.name in m.inputs] for n in g}
+    convs = [n for n in g if n.op == "conv"]
+    feeding_add = {n.name for n in convs if any(m.op == "add" for m in readers[n.name])}
+    assert chosen and feeding_add and not chosen & feeding_add
+    for name in chosen:
+        (reader,) = readers[name]
+        assert reader.op == "if_neuron" and not reader.attrs.get("signed")
+    assert Simulator._biases_to_fuse(SimpleNamespace(device=torch.device("cpu")), g) == set()

@@ -32,10 +32,11 @@ def _symmetric(padding) -> tuple[int, int] | None:
     return (top, left) if (top, left) == (bottom, right) else None
 
 
-def conv(node: Node, x: torch.Tensor, weight=None, bias=None) -> torch.Tensor:
+def conv(node: Node, x: torch.Tensor, weight=None, bias=None, *, with_bias=True) -> torch.Tensor:
+    """``weight``, ``bias``: the node's own unless given; ``with_bias=False`` adds none."""
     a = node.attrs
     w = _t(node.params["weight"], x) if weight is None else weight
-    b = _t(node.params["bias"], x) if bias is None else bias
+    b = None if not with_bias else _t(node.params["bias"], x) if bias is None else bias
     sym = _symmetric(a["padding"])
     if sym is None:
         x, sym = _pad(x, a["padding"]), (0, 0)

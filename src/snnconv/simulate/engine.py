@@ -34,7 +34,7 @@ import torch
 
 from snnconv import ops
 from snnconv.graph import SYNAPTIC_OPS, Graph, Node, unroll
-from snnconv.simulate import if_kernel, memory
+from snnconv.simulate import fused_steps, memory
 from snnconv.simulate.early_exit import update_stops
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
 from snnconv.simulate.fanout import fanout
@@ -146,6 +146,8 @@ class _Value:
     the ANN part would read out if the run stopped there. A ``scale`` (per channel,
     broadcastable) means the value is ``data * scale``: spikes stay binary and their threshold
     amplitude is applied by the layer that receives them, whose weights are scaled once.
+    A ``bias`` (per channel) means the value is ``data + bias``: a conv's output, whose bias
+    the one IF layer it feeds adds as it reads the current (see ``_biases_to_fuse``).
     """
 
     __slots__ = (
@@ -153,6 +155,7 @@ class _Value:
         "static",
         "readout",
         "scale",
+        "bias",
         "_events",
         "_make_events",
         "_channel_events",
@@ -169,11 +172,13 @@ class _Value:
         scale: torch.Tensor | None = None,
         channel_events: torch.Tensor | None = None,
         make_channel_events=None,
+        bias: torch.Tensor | None = None,
     ):
         self.data = data
         self.static = static
         self.readout = readout
         self.scale = scale
+        self.bias = bias
         self._events = events
         self._make_events = make_events
         self._channel_events = channel_events
@@ -209,17 +214,18 @@ class _Value:
 
 class Simulator:
     """An SNN graph prepared for one device: params as tensors, fan-outs counted.
-    ``channels_last`` (default: on CPU) runs the convolutions in that memory layout.
-    ``fused_neurons`` (default: on CUDA where Triton imports) runs binary IF layers as one
-    Triton kernel per chunk (``snnconv.simulate.if_kernel``; same results). On CPU it needs
-    Triton's interpreter (``TRITON_INTERPRET=1``), which tests use."""
+    ``channels_last`` (default: on CPU and CUDA) runs the convolutions in that memory layout.
+    ``fused`` (default: on CUDA where Triton imports) runs the per-step loops of binary IF
+    layers and running sums as one Triton kernel per chunk (``snnconv.simulate.fused_steps``; same
+    results). On CPU it needs Triton's interpreter (``TRITON_INTERPRET=1``), which tests
+    use."""
 
     def __init__(
         self,
         graph: Graph,
         device: str | torch.device = "cpu",
         channels_last: bool | None = None,
-        fused_neurons: bool | None = None,
+        fused: bool | None = None,
     ):
         graph.validate()
         # BackRes blocks run unrolled: pass r of body node n is node "n#r", with its own
@@ -244,27 +250,60 @@ class Simulator:
         }
         self._macs = ops.macs(graph, self.shapes)
         self._scaled_weights: dict[str, torch.Tensor] = {}
-        # On CPU, convolutions run channels-last (NHWC): oneDNN reorders NCHW tensors to and
+        # Convolutions run channels-last (NHWC). On CPU oneDNN reorders NCHW tensors to and
         # from its blocked layout at every call, and without that a ResNet-18 or VGG-16 conv
-        # took 1.1-1.7x less time (docs/speed.md). Weights in that layout make oneDNN use it;
-        # its outputs keep it, and so do the neurons' membranes and spikes, the adds and the
-        # pooling, so the next conv gets its input without a copy. Sums round differently
-        # than in NCHW (last bits); both schedules still agree (tested).
-        self.channels_last = self.device.type == "cpu" if channels_last is None else channels_last
+        # took 1.1-1.7x less time (docs/speed.md); on CUDA cuDNN's TF32 kernels are NHWC, and
+        # its NCHW<->NHWC transposes took 15-20 % of a VGG-16's or ResNet-18's simulation.
+        # Weights in that layout make both use it; the outputs keep it, and so do the
+        # neurons' membranes and spikes, the adds and the pooling, so the next conv gets its
+        # input without a copy. Sums round differently than in NCHW (last bits); on CPU both
+        # schedules still agree bit for bit (tested).
+        if channels_last is None:
+            channels_last = self.device.type in ("cpu", "cuda")
+        self.channels_last = channels_last
         if self.channels_last:
             for n in graph:
                 if n.op == "conv":
                     p = self._params[n.name]
                     p["weight"] = p["weight"].contiguous(memory_format=torch.channels_last)
-        if fused_neurons is None:
-            fused_neurons = self.device.type == "cuda" and if_kernel.available()
-        elif fused_neurons and not if_kernel.available():
-            raise ValueError("fused_neurons needs Triton, which cannot be imported here")
-        self.fused_neurons = fused_neurons
+        if fused is None:
+            fused = self.device.type == "cuda" and fused_steps.available()
+        elif fused and not fused_steps.available():
+            raise ValueError("fused needs Triton, which cannot be imported here")
+        self.fused = fused
+        # Scalar thresholds as Python floats: reading one off the GPU would wait for it.
+        self._scalar_threshold = {
+            n.name: float(np.asarray(n.params["threshold"]).item())
+            for n in graph
+            if n.op == "if_neuron" and np.size(n.params["threshold"]) == 1
+        }
+        self._bias_to_neuron = self._biases_to_fuse(graph) if fused else frozenset()
         self._last_use = {}
         for i, n in enumerate(graph.nodes):
             for name in n.inputs:
                 self._last_use[name] = i
+
+    def _biases_to_fuse(self, graph: Graph) -> frozenset[str]:
+        """Convs whose bias the binary IF layer they feed adds, as it reads the current. On
+        CUDA torch adds a conv's bias in a pass of its own after cuDNN: 15-20 % of a VGG-16's
+        simulation. The fused IF kernel adds it in the same float32 operation, so the
+        result is the same and the pass is saved. (On CPU oneDNN adds it inside the conv.)"""
+        if self.device.type != "cuda":
+            return frozenset()
+        readers: dict[str, list[Node]] = {}
+        for n in graph:
+            for name in n.inputs:
+                readers.setdefault(name, []).append(n)
+        return frozenset(
+            n.name
+            for n in graph
+            if n.op == "conv"
+            and "bias" in n.params
+            and n.name != graph.output
+            and len(readers.get(n.name, [])) == 1
+            and readers[n.name][0].op == "if_neuron"
+            and not readers[n.name][0].attrs.get("signed")
+        )
 
     def auto_chunk(self, batch: int, timesteps: int) -> int:
         """Steps per chunk: on CPU, so that the largest layer's folded activations stay near
@@ -419,13 +458,15 @@ class Simulator:
         p = self._params[node.name]
         weight = p["weight"] if arg.scale is None else self._scaled_weight(node, arg.scale)
         kernel = self._conv if node.op == "conv" else ops.linear
+        fused_bias = node.name in self._bias_to_neuron  # added by the IF layer it feeds
+        bias = None if fused_bias else p["bias"]
         data = _expand(arg, steps)
         if len(data) == 1:
             # oneDNN and MKL take other kernels for one row, which round differently: a lone
             # image run step by step goes as two rows, so it matches its chunked runs
-            out = kernel(node, data.expand(2, *data.shape[1:]), weight, p["bias"])[:1]
+            out = kernel(node, data.expand(2, *data.shape[1:]), weight, bias)[:1]
         else:
-            out = kernel(node, data, weight, p["bias"])
+            out = kernel(node, data, weight, bias)
         batch = len(data) // steps
         if arg.readout:
             # The ANN part of a hybrid net: evaluated at every step for the anytime curve, but
@@ -441,14 +482,17 @@ class Simulator:
         else:
             macs = torch.full((steps, batch), float(self._macs[node.name]), dtype=torch.float64)
             counts.add("snn_macs", node.name, t0, macs.to(out.device))
-        return _Value(out, static=False)
+        return _Value(out, static=False, bias=p["bias"] if fused_bias else None)
 
     def _conv(self, node: Node, x: torch.Tensor, weight, bias) -> torch.Tensor:
+        """A conv; ``bias`` None adds none (the IF layer it feeds adds it)."""
+        with_bias = bias is not None
         if not self.channels_last:
-            return ops.conv(node, x, weight, bias)
+            return ops.conv(node, x, weight, bias, with_bias=with_bias)
         # no copies where the input is already channels-last, as the neurons leave it; the
         # output is made so where oneDNN answers NCHW (to a 1-channel input)
-        out = ops.conv(node, x.contiguous(memory_format=torch.channels_last), weight, bias)
+        x = x.contiguous(memory_format=torch.channels_last)
+        out = ops.conv(node, x, weight, bias, with_bias=with_bias)
         return out.contiguous(memory_format=torch.channels_last)
 
     def _scaled_weight(self, node: Node, scale: torch.Tensor) -> torch.Tensor:
@@ -519,8 +563,12 @@ class Simulator:
         batch = current.shape[0] if arg.static else current.shape[0] // steps
         if not arg.static:
             current = current.view((steps, batch) + shape)
-        bias = self._params[node.name].get("bias")
-        bias = None if bias is None else _channel(bias, arg.data)
+        # the conv's bias where it was left to this layer, then the layer's own, in that order
+        biases = tuple(
+            _channel(b, arg.data)
+            for b in (arg.bias, self._params[node.name].get("bias"))
+            if b is not None
+        )
         # membranes and spikes in the layout of the current (channels-last after a conv)
         nhwc = _channels_last(arg.data)
         v = state.get(node.name)
@@ -531,15 +579,16 @@ class Simulator:
                 v.add_(_channel(self._params[node.name]["potential"], arg.data))
         spikes = _empty((steps, batch) + shape, nhwc, v)
         signed, reset = node.attrs.get("signed"), node.attrs["reset"]
-        if self.fused_neurons and not signed and if_kernel.applies(v, current, arg.static, spikes):
-            if_kernel.binary_steps(v, current, arg.static, theta, bias, spikes, reset)
+        threshold = self._scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
+        if self.fused and not signed and fused_steps.applies(v, current, arg.static, spikes):
+            fused_steps.binary_steps(v, current, arg.static, threshold, biases, spikes, reset)
         else:
-            if bias is not None:
-                current = current + bias
+            for b in biases:
+                current = current + b
             if signed:
                 _signed_steps(v, current, arg.static, theta, spikes, state, f"{node.name}:net")
             else:
-                _binary_steps(v, current, arg.static, theta, spikes, reset)
+                _binary_steps(v, current, arg.static, threshold, spikes, reset)
         state[node.name] = v
         events = spikes.abs() if signed else spikes  # a -1 costs what a 1 does
         # The sum over channels comes first and is kept: it is what the layers receiving these
@@ -564,7 +613,7 @@ class Simulator:
         data = _expand(arg, steps)
         batch = data.shape[0] // steps
         seq = data.view((steps, batch) + tuple(data.shape[1:]))
-        score = _running_sum(seq, state.get(node.name))
+        score = self._running_sum(seq, state.get(node.name))
         state[node.name] = score[-1]
         out = None
         if _is_spikes(arg):  # spike counts so far: at most t0 + steps
@@ -595,11 +644,20 @@ class Simulator:
         value = arg.value(steps)
         batch = value.shape[0] // steps
         seq = value.view((steps, batch) + tuple(value.shape[1:]))
-        total = _running_sum(seq, state.get(node.name))
+        total = self._running_sum(seq, state.get(node.name))
         state[node.name] = total[-1]
         count = torch.arange(t0 + 1, t0 + steps + 1, device=total.device, dtype=total.dtype)
         mean = total / count.view((steps,) + (1,) * (total.dim() - 1))
         return _Value(mean.flatten(0, 1), static=False, readout=True)
+
+    def _running_sum(self, seq: torch.Tensor, initial: torch.Tensor | None) -> torch.Tensor:
+        """``_running_sum``, in one kernel where the loops are fused."""
+        if self.fused:
+            out = torch.empty_like(seq)
+            if fused_steps.applies(out[0] if initial is None else initial, seq, False, out):
+                fused_steps.running_sum(seq, initial, out)
+                return out
+        return _running_sum(seq, initial)
 
     def _read_out(self, out: _Value, steps: int, t0: int, state, recorded) -> torch.Tensor:
         """The prediction of every image at every step of the chunk (steps x B). The output
@@ -609,7 +667,7 @@ class Simulator:
         batch = data.shape[0] // steps
         seq = data.reshape(steps, batch, -1)  # a copy if the output is a channels-last conv's
         if not out.readout:
-            seq = _running_sum(seq, state.get(OUTPUT))
+            seq = self._running_sum(seq, state.get(OUTPUT))
             state[OUTPUT] = seq[-1]
         if OUTPUT in recorded:
             t = torch.arange(t0 + 1, t0 + steps + 1, device=seq.device, dtype=seq.dtype)
@@ -618,8 +676,9 @@ class Simulator:
 
 
 def _binary_steps(v, current, static: bool, theta, spikes, reset: str) -> None:
-    """IF: ``v += I; s = v >= theta``; reset by subtracting theta, or to zero."""
-    scalar = float(theta) if theta.dim() == 0 else None
+    """IF: ``v += I; s = v >= theta``; reset by subtracting theta, or to zero. ``theta``: a
+    float, or a tensor that broadcasts against ``v``."""
+    scalar = theta if isinstance(theta, float) else None
     for t in range(len(spikes)):
         v.add_(current if static else current[t])
         torch.ge(v, theta, out=spikes[t])  # written as 0/1 floats: no bool round trip
