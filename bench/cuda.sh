@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks and timings, in one go on a CUDA machine (docs/speed.md has the results):
-#   1. the fused IF and running-sum kernels against the eager loops, on the GPU (tests/test_fused_steps.py);
+#   1. the fused IF and running-sum kernels against the eager loops, on the GPU
+#      (tests/test_fused_steps.py);
 #   2. bench/speed.py on VGG-16, ResNet-18 and the Fashion-MNIST net, T = 8 and 32, batch 256,
 #      with the eager loops and SpikingJelly (when importable) timed in the same run;
 #   3. where the time goes: bench/breakdown.py on VGG-16 and ResNet-18 at T = 32;
@@ -52,7 +53,9 @@ for f in sorted(pathlib.Path(sys.argv[1]).glob("speed-cuda*.jsonl")):
         r = json.loads(line)
         ref, eager = r.get("reference", {}), r.get("eager_neurons", {})
         print(f"{r['model']:12} T={r['timesteps']:<3} chunk={r['chunk']:<3} "
-              f"ratio={r['dense_limit_ratio']:.3f} cl={r['dense_limit_ratio_ann_channels_last']} eager={eager.get('dense_limit_ratio', '-')} "
+              f"ratio={r['dense_limit_ratio']:.3f} "
+              f"cl={r['dense_limit_ratio_ann_channels_last']} "
+              f"eager={eager.get('dense_limit_ratio', '-')} "
               f"sj={ref.get('dense_limit_ratio', '-')} vs_sj={ref.get('snnconv_speedup', '-')} "
               f"torch_module={r.get('dense_limit_ratio_torch_module', '-')} "
               f"mem={r['peak_memory_mb']}MB")

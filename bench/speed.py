@@ -20,10 +20,11 @@ Where the network exists as a torch module (all but digits), that module's own f
 timed too, as a cross-check of the dense limit (``dense_limit_ratio_torch_module``).
 
 On CUDA the engine folds all T steps into the batch and runs each binary IF layer as one
-Triton kernel per chunk; ``--compare-eager`` also times it with the eager neuron update
-(``eager_neurons`` in the row), ``--chunk`` fixes the steps per chunk. Rows on CUDA name the
-card, torch, and the TF32 settings (torch's defaults: cuDNN convolutions may use TF32,
-matrix products may not); the ANN and the SNN run under the same.
+Triton kernel per chunk; ``--compare-eager`` also times it without those kernels
+(``Simulator(fused=False)``: eager loops; ``eager_neurons`` in the row), ``--chunk`` fixes
+the steps per chunk. Rows on CUDA name the card, torch, and the TF32 settings (torch's
+defaults: cuDNN convolutions may use TF32, matrix products may not); the ANN and the SNN run
+under the same.
 
 Usage: python bench/speed.py [--models vgg16,resnet18,fashion-vgg,digits] [--timesteps 8,32]
        [--batch-size 64] [--threads 1] [--device cpu] [--repeats 3] [--clock wall]
@@ -236,7 +237,7 @@ def bench(
     snn = convert(graph, x, ConversionSettings(neuron="if", calibrate="none"))
     ann = params_on(prepare_ann(graph), device)  # weights on the device, as the SNN's are
     sim = Simulator(snn, device)
-    # the same engine with the neuron update as eager torch ops (where it is fused by default)
+    # the same engine with its per-step loops as eager torch ops (on CUDA they are fused)
     eager = Simulator(snn, device, fused=False) if compare_eager else None
     xt = torch.as_tensor(x).to(device)
     x_nhwc = xt.contiguous(memory_format=torch.channels_last) if xt.dim() == 4 else xt
@@ -373,8 +374,8 @@ def main() -> None:
     p.add_argument(
         "--compare-eager",
         action="store_true",
-        help="also time the engine with its neuron update as eager torch ops (on CUDA, where "
-        "it is one Triton kernel by default)",
+        help="also time the engine without its fused kernels (fused=False: eager per-step "
+        "loops; on CUDA they are Triton kernels by default)",
     )
     args = p.parse_args()
     if args.clock == "cpu" and args.device != "cpu":
