@@ -290,3 +290,11 @@ def test_conv_biases_left_to_fused_neurons_on_cuda():
         (reader,) = readers[name]
         assert reader.op == "if_neuron" and not reader.attrs.get("signed")
     assert Simulator._biases_to_fuse(SimpleNamespace(device=torch.device("cpu")), g) == set()
+
+
+def test_cpu_defaults():
+    """On CPU: channels-last convolutions, eager per-step loops (the fused kernels are CUDA's;
+    on CPU only Triton's interpreter runs them, for tests)."""
+    _, snn, _ = _converted("vgg")
+    sim = Simulator(snn)
+    assert sim.channels_last and not sim.fused

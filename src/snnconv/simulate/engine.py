@@ -215,10 +215,10 @@ class _Value:
 class Simulator:
     """An SNN graph prepared for one device: params as tensors, fan-outs counted.
     ``channels_last`` (default: on CPU and CUDA) runs the convolutions in that memory layout.
-    ``fused`` (default: on CUDA where Triton imports) runs the per-step loops of binary IF
-    layers and running sums as one Triton kernel per chunk (``snnconv.simulate.fused_steps``; same
-    results). On CPU it needs Triton's interpreter (``TRITON_INTERPRET=1``), which tests
-    use."""
+    ``fused`` (default: on CUDA GPUs that Triton compiles for) runs the per-step loops of
+    binary IF layers and running sums as one Triton kernel per chunk
+    (``snnconv.simulate.fused_steps``; same results). On CPU it needs Triton's interpreter
+    (``TRITON_INTERPRET=1``), which tests use."""
 
     def __init__(
         self,
@@ -267,7 +267,7 @@ class Simulator:
                     p = self._params[n.name]
                     p["weight"] = p["weight"].contiguous(memory_format=torch.channels_last)
         if fused is None:
-            fused = self.device.type == "cuda" and fused_steps.available()
+            fused = fused_steps.runs_on(self.device)
         elif fused and not fused_steps.available():
             raise ValueError("fused needs Triton, which cannot be imported here")
         self.fused = fused

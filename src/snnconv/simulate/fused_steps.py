@@ -30,6 +30,15 @@ def available() -> bool:
     return True
 
 
+def runs_on(device: torch.device) -> bool:
+    """Whether the kernels can run on ``device`` by default: an NVIDIA GPU Triton compiles
+    for (compute capability 7.0 or newer; an AMD one through ROCm's torch), with Triton
+    importable."""
+    if device.type != "cuda" or not available():
+        return False
+    return torch.version.hip is not None or torch.cuda.get_device_capability(device) >= (7, 0)
+
+
 def applies(state: torch.Tensor, inputs: torch.Tensor, static: bool, out: torch.Tensor) -> bool:
     """Whether a kernel can walk these tensors as flat storage in one order: the per-neuron
     ``state`` dense, and each step of ``inputs`` (steps, ...) (or the static ``inputs``) and
