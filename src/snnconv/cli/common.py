@@ -140,7 +140,8 @@ def simulation_options(f: Callable) -> Callable:
                 default="layer",
                 show_default=True,
                 help="layer: all steps of a layer at once "
-                "(fastest); step: one step at a time. Results are identical.",
+                "(fastest); step: one step at a time. Results are identical (on CUDA, to "
+                "rounding: cuDNN picks its kernels by batch size).",
             ),
             click.option(
                 "--batch-size", default=128, show_default=True, type=click.IntRange(min=1)
@@ -166,7 +167,7 @@ def simulation_options(f: Callable) -> Callable:
                 callback=_memory_budget,
                 help="Memory the simulation may plan for, e.g. 512MB or 2GiB (default: half "
                 "the free memory). Time is folded into the batch in shorter chunks to stay "
-                "within it; results are identical.",
+                "within it; results are identical (on CUDA, to rounding).",
             ),
             click.option(
                 "--seed", default=0, show_default=True, type=int, help="Seed for Poisson input."
