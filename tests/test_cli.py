@@ -212,3 +212,18 @@ def test_help_and_version():
     assert r.returncode == 0 and "snnconv" in r.stdout
     r = run("simulate", "--help")
     assert "Example" in r.stdout
+
+
+def test_threads_option_sets_torch_threads():
+    import torch
+    from cli_run import run_in_process
+
+    before = torch.get_num_threads()
+    try:
+        code, err = run_in_process("--threads", "1", "inspect", "--help")
+        assert code == 0, err
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    r = run("--threads", "0", "inspect", "--help")
+    assert r.returncode == 2 and "--threads" in r.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+import torch
 from rich.markup import escape
 
 from snnconv import __version__
@@ -15,7 +16,15 @@ from snnconv.graph import GraphError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="snnconv")
-def cli() -> None:
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="CPU threads for torch (default: torch's own, one per core). On a machine whose "
+    "cores other busy processes share, fewer can be much faster: every small operation "
+    "waits for its slowest thread.",
+)
+def cli(threads: int | None) -> None:
     """Convert trained neural networks into spiking ones, and measure them.
 
     \b
@@ -29,6 +38,8 @@ def cli() -> None:
 
     Exit codes: 0 ok, 1 a validation limit crossed, 2 bad input or usage.
     """
+    if threads is not None:
+        torch.set_num_threads(threads)
 
 
 def _register() -> None:
