@@ -14,15 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from speed import load_model  # noqa: E402
+from speed import prepared  # noqa: E402
 
-from snnconv.convert import ConversionSettings, convert, prepare_ann  # noqa: E402
-from snnconv.ops import ann_forward, params_on  # noqa: E402
+from snnconv.ops import ann_forward  # noqa: E402
 from snnconv.simulate import Simulator  # noqa: E402
 
 
@@ -36,10 +34,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    graph = load_model(args.model)
-    x = np.random.default_rng(0).random((args.batch_size, *graph.input_shape), dtype=np.float32)
-    snn = convert(graph, x, ConversionSettings(neuron="if", calibrate="none"))
-    ann = params_on(prepare_ann(graph), args.device)
+    x, snn, ann = prepared(args.model, args.batch_size, args.device)
     sim = Simulator(snn, args.device)
     xt, y = torch.as_tensor(x).to(args.device), torch.zeros(len(x), dtype=torch.long)
     cuda = args.device.startswith("cuda")

@@ -220,6 +220,17 @@ def spikingjelly_run(net: nn.Module, x: torch.Tensor, timesteps: int) -> torch.T
     return out
 
 
+def prepared(name: str, batch: int, device: str):
+    """A random batch (numpy), the network converted on it (binary IF, as SpikingJelly's
+    reference simulates; ``auto`` could pick signed neurons) and its ANN, weights on
+    ``device`` as the SNN's are."""
+    graph = load_model(name)
+    rng = np.random.default_rng(0)
+    x = rng.random((batch,) + tuple(graph.input_shape), dtype=np.float32)
+    snn = convert(graph, x, ConversionSettings(neuron="if", calibrate="none"))
+    return x, snn, params_on(prepare_ann(graph), device)
+
+
 def bench(
     name: str,
     timesteps: list[int],
@@ -230,12 +241,7 @@ def bench(
     chunk: int | None = None,
     compare_eager: bool = False,
 ) -> list[dict]:
-    graph = load_model(name)
-    rng = np.random.default_rng(0)
-    x = rng.random((batch,) + tuple(graph.input_shape), dtype=np.float32)
-    # binary IF, as SpikingJelly's reference simulates (auto could pick signed neurons)
-    snn = convert(graph, x, ConversionSettings(neuron="if", calibrate="none"))
-    ann = params_on(prepare_ann(graph), device)  # weights on the device, as the SNN's are
+    x, snn, ann = prepared(name, batch, device)
     sim = Simulator(snn, device)
     # the same engine with its per-step loops as eager torch ops (on CUDA they are fused)
     eager = Simulator(snn, device, fused=False) if compare_eager else None

@@ -93,3 +93,15 @@ def test_cli_simulates_on_cuda(tmp_path):
     assert cpu["ann_accuracy"] == 1.0 and gpu["ann_accuracy"] >= 0.98  # TF32 near a tie
     assert abs(gpu["snn_accuracy"] - cpu["snn_accuracy"]) <= 0.05
     assert gpu["spikes_per_image"] == pytest.approx(cpu["spikes_per_image"], rel=0.03)
+
+
+def test_cuda_chunk_follows_the_memory_budget():
+    """On CUDA all T steps fold where the budget allows, and a run's own budget (a larger
+    --memory-budget too) decides it, not the default one."""
+    from snnconv.simulate import memory
+
+    snn, _, _ = _converted("vgg")
+    sim = Simulator(snn, "cuda")
+    step = memory.bytes_per_image(sim.graph, 1) * 64  # one step of 64 images
+    assert sim.auto_chunk(64, 16, (step * 100, "test")) == 16
+    assert sim.auto_chunk(64, 16, (step * 3, "test")) == 3

@@ -306,13 +306,16 @@ class Simulator:
             and not readers[n.name][0].attrs.get("signed")
         )
 
-    def auto_chunk(self, batch: int, timesteps: int) -> int:
+    def auto_chunk(
+        self, batch: int, timesteps: int, budget: tuple[int | None, str] | None = None
+    ) -> int:
         """Steps per chunk: on CPU, so that the largest layer's folded activations stay near
-        ``CHUNK_BYTES``; on CUDA, as many as the default memory budget allows (all T where it
-        fits): a GPU's cache is far smaller than a layer at such batches, and larger launches
-        use it better (VGG-16, T = 32: 1.2x faster folding 32 steps than 8)."""
+        ``CHUNK_BYTES``; on CUDA, as many as the memory ``budget`` allows (bytes and where
+        they come from, as ``memory.budget`` gives them; default: its default), all T where
+        they fit: a GPU's cache is far smaller than a layer at such batches, and larger
+        launches use it better (VGG-16, T = 32: 1.2x faster folding 32 steps than 8)."""
         if self.device.type == "cuda":
-            limit, source = memory.budget(None, str(self.device))
+            limit, source = budget or memory.budget(None, str(self.device))
             return memory.plan_chunk(self.graph, timesteps, batch, limit, source)
         largest = max(int(np.prod(s)) for s in self.shapes.values()) * 4 * batch
         return max(1, min(timesteps, CHUNK_BYTES // max(1, largest)))
@@ -655,11 +658,13 @@ class Simulator:
 
     def _running_sum(self, seq: torch.Tensor, initial: torch.Tensor | None) -> torch.Tensor:
         """``_running_sum``, in one kernel where the loops are fused."""
-        if self.fused:
+        # seq as its own layout reference: empty_like gives a dense seq's strides
+        if self.fused and fused_steps.applies(
+            seq[0] if initial is None else initial, seq, False, seq
+        ):
             out = torch.empty_like(seq)
-            if fused_steps.applies(out[0] if initial is None else initial, seq, False, out):
-                fused_steps.running_sum(seq, initial, out)
-                return out
+            fused_steps.running_sum(seq, initial, out)
+            return out
         return _running_sum(seq, initial)
 
     def _read_out(self, out: _Value, steps: int, t0: int, state, recorded) -> torch.Tensor:

@@ -91,8 +91,11 @@ def simulate(
         x, y = x[world.shard(len(x))], y[world.shard(len(y))]
     batch = min(settings.batch_size, len(x))
     sim = Simulator(snn, settings.device)
-    chunk = 1 if settings.schedule == "step" else sim.auto_chunk(batch, settings.timesteps)
     budget, source = memory.budget(settings.memory_budget, settings.device)
+    if settings.schedule == "step":
+        chunk = 1
+    else:  # on CUDA sized by the budget itself, so a larger --memory-budget folds more steps
+        chunk = sim.auto_chunk(batch, settings.timesteps, (budget, source))
     chunk = memory.plan_chunk(sim.graph, chunk, batch, budget, source)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
