@@ -158,22 +158,23 @@ class KernelOfWeight:
 class Ordered:
     """Bounds ``low <= high``, each an attribute or (opset >= 11 Clip) a constant input."""
 
-    low: str
-    high: str
+    low_attr: str
+    high_attr: str
     low_input: int | None = None
     high_input: int | None = None
 
     def _value(self, f: Facts, attr: str, i: int | None):
-        if i is not None and i < len(f.values) and f.values[i] is not None:
-            return float(np.asarray(f.values[i]).reshape(-1)[0]) if f.values[i].size else None
+        v = f.values[i] if i is not None and i < len(f.values) else None
+        if v is not None:
+            return float(v.reshape(-1)[0]) if v.size else None
         return f.attrs.get(attr)
 
     def problem(self, f: Facts) -> str | None:
-        lo = self._value(f, self.low, self.low_input)
-        hi = self._value(f, self.high, self.high_input)
+        lo = self._value(f, self.low_attr, self.low_input)
+        hi = self._value(f, self.high_attr, self.high_input)
         if lo is None or hi is None or lo <= hi:
             return None
-        return f"{self.low} {lo:g} is above {self.high} {hi:g}"
+        return f"{self.low_attr} {lo:g} is above {self.high_attr} {hi:g}"
 
 
 @dataclass(frozen=True)
@@ -205,15 +206,15 @@ _WINDOW = (
     PerSpatialAxis("dilations"),
     PerSpatialAxis("pads", 2),
     OneOf("auto_pad", _AUTO_PAD),
-    OneOf("ceil_mode", _BINARY),
 )
+_POOL = (*_WINDOW, OneOf("ceil_mode", _BINARY))
 _SOFTMAX = (Axis("axis"),)
 
 #: (domain, op_type) -> the rules its nodes must pass.
 RULES: dict[tuple[str, str], tuple] = {
     (DEFAULT_DOMAIN, "Conv"): (*_WINDOW, Groups(), KernelOfWeight()),
-    (DEFAULT_DOMAIN, "MaxPool"): (*_WINDOW, OneOf("storage_order", _BINARY)),
-    (DEFAULT_DOMAIN, "AveragePool"): (*_WINDOW, OneOf("count_include_pad", _BINARY)),
+    (DEFAULT_DOMAIN, "MaxPool"): (*_POOL, OneOf("storage_order", _BINARY)),
+    (DEFAULT_DOMAIN, "AveragePool"): (*_POOL, OneOf("count_include_pad", _BINARY)),
     (DEFAULT_DOMAIN, "Gemm"): (
         OneOf("transA", _BINARY),
         OneOf("transB", _BINARY),
@@ -241,7 +242,7 @@ RULES: dict[tuple[str, str], tuple] = {
         Finite("clip_max"),
     ),
     (SNN_DOMAIN, "HybridBoundary"): (OneOf("mode", ("rate", "membrane")),),
-    (SNN_DOMAIN, "MaxPoolGate"): _WINDOW,
+    (SNN_DOMAIN, "MaxPoolGate"): _POOL,
     (SNN_DOMAIN, "BackRes"): (AtLeast("repeats", 1), OneOf("mode", ("replace", "add"))),
 }
 

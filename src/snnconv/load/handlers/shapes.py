@@ -45,7 +45,8 @@ def reshape(ctx: Context, node) -> None:
     size = int(np.prod(in_shape))
     if rest.count(-1) == 1:
         known = int(np.prod([d for d in rest if d != -1]))
-        rest = [size // known if d == -1 else d for d in rest]
+        if known:  # else no size fits the -1 (allowzero with a 0 beside it)
+            rest = [size // known if d == -1 else d for d in rest]
     if any(d < 0 for d in rest) or int(np.prod(rest)) != size:
         raise ctx.error(f"cannot reshape per-sample shape {in_shape} to {target[1:]}")
     ctx.add("reshape", [x], {"shape": tuple(rest)})
