@@ -68,7 +68,10 @@ def _check(ctx: Context, node, domain: str, attrs: dict) -> None:
             [ctx.full_shape(t) if t else None for t in node.input],
             [ctx.consts.get(t) if t else None for t in node.input],
         )
-        problem = range_problem(domain, node.op_type, facts)
+        try:
+            problem = range_problem(domain, node.op_type, facts)
+        except Exception as e:  # a value no rule can compare (a string bound, ...)
+            problem = f"{type(e).__name__}: {e}"
     if problem is not None:
         raise ctx.error(f"malformed node: {problem}")
 
@@ -76,7 +79,7 @@ def _check(ctx: Context, node, domain: str, attrs: dict) -> None:
 def _run(ctx: Context, handler, node, domain: str) -> None:
     try:
         handler(ctx, node)
-    except (Unsupported, UnsupportedOpsError):
+    except (Unsupported, UnsupportedOpsError, MemoryError):
         raise
     except InputError as e:
         raise _located(ctx, e) from None
