@@ -1,4 +1,5 @@
-"""ONNX -> Graph: parse and check the file, fold constants, dispatch each node to its handler.
+"""ONNX -> Graph: parse and check the file, then walk its nodes (``dispatch``: schema and
+range checks, constant folding, the op handlers) and finish the graph.
 
 Every failure is an ``InputError`` naming the file and the node; unsupported ops are collected
 over the whole graph and reported together, so one run tells the user everything to fix.

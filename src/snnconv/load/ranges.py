@@ -25,6 +25,11 @@ class Facts:
     shapes: list[tuple[int, ...] | None]
     values: list[np.ndarray | None]
 
+    def weight_shape(self) -> tuple[int, ...] | None:
+        """The shape of input 1 when it is a constant (a conv's weight)."""
+        w = self.values[1] if len(self.values) > 1 else None
+        return None if w is None else tuple(w.shape)
+
     def rank(self, i: int = 0) -> int | None:
         shape = self.shapes[i] if i < len(self.shapes) else None
         return None if shape is None else len(shape)
@@ -125,7 +130,7 @@ class Groups:
     the weight's input channels times ``group`` are the input's channels."""
 
     def problem(self, f: Facts) -> str | None:
-        g, x, w = f.attrs.get("group", 1), f.shapes[0], f.shapes[1]
+        g, x, w = f.attrs.get("group", 1), f.shapes[0], f.weight_shape()
         if g < 1:
             return f"attribute 'group' is {g}; it must be >= 1"
         if x is None or w is None or len(x) < 2 or len(w) < 2:
@@ -148,7 +153,7 @@ class KernelOfWeight:
     """A convolution's ``kernel_shape``, when given, is its weight's spatial shape."""
 
     def problem(self, f: Facts) -> str | None:
-        k, w = f.attrs.get("kernel_shape"), f.shapes[1]
+        k, w = f.attrs.get("kernel_shape"), f.weight_shape()
         if k is None or w is None or list(k) == list(w[2:]):
             return None
         return f"attribute 'kernel_shape' is {list(k)} but the weight's kernel is {list(w[2:])}"
