@@ -255,3 +255,59 @@ def test_op_variants_match_onnxruntime(case):
     ours, _ = ann_forward(graph, torch.from_numpy(x))
     ref = ort_run(data, x)
     np.testing.assert_allclose(ours.numpy().reshape(ref.shape), ref, rtol=1e-4, atol=1e-5)
+
+
+# --- one error policy for every node --------------------------------------------------------
+
+
+def _failing(exc: Exception):
+    def handler(ctx, node):
+        raise exc
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("op", "exc", "expected"),
+    [
+        ("Relu", ZeroDivisionError("integer division or modulo by zero"), "ZeroDivisionError"),
+        ("Relu", ValueError("bad value"), "ValueError: bad value"),
+        ("Concat", KeyError("axis"), "attribute 'axis' is missing"),
+        ("Relu", InputError("the node is odd"), "the node is odd"),
+    ],
+)
+def test_any_handler_failure_is_an_input_error_naming_file_and_node(
+    tmp_path, monkeypatch, op, exc, expected
+):
+    monkeypatch.setitem(HANDLERS, ("", op), _failing(exc))
+    extra = [helper.make_node("Concat", ["a", "a"], ["y"], name="cat", axis=1)]
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(tiny_model(extra).SerializeToString())
+    with pytest.raises(InputError) as err:
+        load_onnx(path)
+    node = "node 'act' (Relu)" if op == "Relu" else "node 'cat' (Concat)"
+    assert str(err.value).startswith(f"bad.onnx: {node}: ")
+    assert expected in str(err.value)
+
+
+def test_every_range_rule_names_an_attribute_of_its_op():
+    from snnconv.load.ranges import RULES
+    from snnconv.load.schema import interface
+
+    for (domain, op), rules in RULES.items():
+        # Clip's bounds are attributes before opset 11, inputs after it
+        known = {
+            a
+            for opset in (10, onnx.defs.onnx_opset_version())
+            for a in interface(domain, op, opset).attributes
+        }
+        for rule in rules:
+            for field in ("attr", "low_attr", "high_attr"):
+                attr = getattr(rule, field, None)
+                assert attr is None or attr in known, (op, attr)
+
+
+def test_a_valid_model_passes_the_schema_of_its_own_opset():
+    # opset 9 BatchNormalization and Clip take attributes opset 13 does not know
+    graph = load_onnx(old_style_model())
+    assert graph.metadata["verify_ok"] == "true"

@@ -84,6 +84,9 @@ def _assert_refused(code: int, err: str, case: str, folder: Path) -> None:
     assert code == 2, err
     assert "Traceback" not in err
     assert "bad.onnx" in err and HOSTILE[case][1] in err, err
+    node = HOSTILE[case][2]
+    if node is not None:  # as "node 'NAME' (Op): ..." or in the list of unsupported ops
+        assert f"node '{node}'" in err or f" {node} (" in err, err
     assert sorted(p.name for p in folder.iterdir()) == ["bad.onnx"]  # no output, no temp file
 
 

@@ -10,10 +10,11 @@ class InputError(ValueError):
 class UnsupportedOpsError(InputError):
     """The model holds ops snnconv cannot convert. ``nodes`` lists (node name, op type)."""
 
-    def __init__(self, nodes: list[tuple[str, str]], hint: str = ""):
+    def __init__(self, nodes: list[tuple[str, str]], hint: str = "", source: str = ""):
         self.nodes = nodes
         lines = [f"  {name}  ({op})" for name, op in nodes]
-        msg = f"{len(nodes)} node(s) have ops snnconv cannot convert:\n" + "\n".join(lines)
+        where = f"{source}: " if source else ""
+        msg = f"{where}{len(nodes)} node(s) have ops snnconv cannot convert:\n" + "\n".join(lines)
         if hint:
             msg += "\n" + hint
         super().__init__(msg)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import onnx
 import torch
@@ -47,6 +49,8 @@ class Context:
         self._by_name: dict[str, Node] = {}
         self.node: onnx.NodeProto | None = None
         self.node_name = ""
+        #: Loads a BackRes body; set by the loader, so handlers need not import it.
+        self.body_loader: Callable[..., list[Node]] | None = None
 
     # --- errors -------------------------------------------------------------------------
     def error(self, msg: str) -> InputError:
@@ -61,6 +65,14 @@ class Context:
         if tensor not in self.consts:
             raise Unsupported(f"input {tensor!r} must be a constant (weights), not an activation")
         return self.consts[tensor]
+
+    def full_shape(self, tensor: str) -> tuple[int, ...] | None:
+        """The shape of a constant, or of one image of an activation with its batch axis;
+        None for an absent (empty-named) or unknown input."""
+        if tensor in self.consts:
+            return tuple(np.shape(self.consts[tensor]))
+        ir_name = self.alias.get(tensor)
+        return None if ir_name is None or ir_name not in self._meta else (1, *self.shape(ir_name))
 
     def optional_const(self, i: int) -> np.ndarray | None:
         ins = self.node.input

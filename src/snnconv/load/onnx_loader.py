@@ -1,4 +1,5 @@
-"""ONNX -> Graph: parse and check the file, fold constants, dispatch each node to its handler.
+"""ONNX -> Graph: parse and check the file, then walk its nodes (``dispatch``: schema and
+range checks, constant folding, the op handlers) and finish the graph.
 
 Every failure is an ``InputError`` naming the file and the node; unsupported ops are collected
 over the whole graph and reported together, so one run tells the user everything to fix.
@@ -19,10 +20,10 @@ from snnconv.errors import InputError, UnsupportedOpsError
 from snnconv.graph import Graph, GraphError
 from snnconv.load import handlers  # noqa: F401  (registers the op handlers)
 from snnconv.load.backres import fold_backres
-from snnconv.load.context import Context, Unsupported
-from snnconv.load.fold import FOLDERS, attrs_of
+from snnconv.load.context import Context
+from snnconv.load.dispatch import walk
 from snnconv.load.limits import check_size
-from snnconv.load.registry import SNN_DOMAIN, known_domains, lookup
+from snnconv.load.registry import SNN_DOMAIN, known_domains
 from snnconv.load.verify import verify_graph
 
 MIN_OPSET = 7
@@ -223,13 +224,14 @@ def build_graph(
         dict(uses),
         reserved=set(onnx_names),
     )
+    ctx.body_loader = load_body
     _check_tensor_attributes(g, name)
     for t in g.initializer:
         ctx.consts[t.name] = _to_array(t, f"{name}: initializer {t.name!r}")
-    unsupported, reasons = _walk(ctx, order, onnx_names)
+    unsupported, reasons = walk(ctx, order, onnx_names)
     if unsupported:
         hint = "\n".join(reasons + [_UNSUPPORTED_HINT])
-        raise UnsupportedOpsError(unsupported, hint=hint)
+        raise UnsupportedOpsError(unsupported, hint=hint, source=name)
     graph = _finish(ctx, model, input_shape)
     if fold:
         graph = fold_backres(graph)
@@ -259,57 +261,6 @@ def _check_tensor_attributes(g: onnx.GraphProto, name: str) -> None:
             if a.type == onnx.AttributeProto.TENSOR:
                 what = f"{name}: node {node.name or node.op_type!r} ({node.op_type}) attribute "
                 _to_array(a.t, what + repr(a.name))
-
-
-def _walk(ctx: Context, order: list, onnx_names: Counter) -> tuple[list, list[str]]:
-    unsupported: list[tuple[str, str]] = []
-    reasons: list[str] = []
-    poisoned: set[str] = set()
-    for i, node in enumerate(order):
-        ctx.node = node
-        unique = node.name and onnx_names[node.name] == 1 and node.name != ctx.input_name
-        ctx.node_name = node.name if unique else ctx.unique(f"{node.op_type}_{i}")
-        inputs = [t for t in node.input if t]
-        try:
-            attrs_of(node)
-        except ValueError as e:
-            raise ctx.error(f"malformed node: {e}") from None
-        handler = lookup(node.domain, node.op_type)
-        foldable = node.domain in ("", "ai.onnx") and node.op_type in FOLDERS
-        if any(t in poisoned for t in inputs):
-            if handler is None and not foldable:
-                unsupported.append((ctx.node_name, node.op_type))
-            poisoned.update(node.output)
-        elif foldable and all(t in ctx.consts for t in inputs):
-            _fold(ctx, node)
-        elif handler is None:
-            unsupported.append((ctx.node_name, node.op_type))
-            poisoned.update(node.output)
-        else:
-            try:
-                handler(ctx, node)
-            except IndexError:
-                raise ctx.error(
-                    f"malformed node: too few inputs ({len(node.input)}) or outputs "
-                    f"({len(node.output)}) for {node.op_type}"
-                ) from None
-            except Unsupported as e:
-                unsupported.append((ctx.node_name, node.op_type))
-                reasons.append(f"{ctx.node_name}: {e}")
-                poisoned.update(node.output)
-    ctx.node = None
-    return unsupported, reasons
-
-
-def _fold(ctx: Context, node) -> None:
-    try:
-        outs = FOLDERS[node.op_type](
-            attrs_of(node), [ctx.consts[t] if t else None for t in node.input]
-        )
-    except (ValueError, IndexError, KeyError, TypeError) as e:
-        raise ctx.error(f"cannot evaluate this constant expression: {e}") from None
-    for t, v in zip(node.output, outs, strict=False):
-        ctx.consts[t] = np.asarray(v)
 
 
 def _finish(ctx: Context, model: onnx.ModelProto, input_shape: tuple[int, ...]) -> Graph:
