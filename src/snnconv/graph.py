@@ -78,6 +78,8 @@ ANN_OPS = frozenset(
     }
 )
 SNN_OPS = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
+#: Ops that are spiking neurons (their kind: ``snnconv.neurons.kind_of``).
+NEURON_OPS = frozenset({"if_neuron"})
 #: Ops holding a subgraph in their attributes.
 BLOCK_OPS = frozenset({"backres"})
 OPS = ANN_OPS | SNN_OPS | BLOCK_OPS

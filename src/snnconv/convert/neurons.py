@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnconv import neurons
 from snnconv.graph import ACTIVATION_OPS, Graph, Node
 
 RESETS = ("subtract", "zero")
-#: ``if``: spikes are 0/1. ``signed``: a neuron may also emit -1, to take back a spike it has
-#: emitted (see ``snnconv.simulate.engine._signed_steps``); needs reset by subtraction.
-NEURONS = ("if", "signed")
+#: The neuron kinds (``snnconv.neurons``): ``if``, spikes 0/1; ``signed``, a neuron may also
+#: emit -1, to take back a spike it has emitted.
+NEURONS = neurons.names()
 
 
 def to_neurons(
@@ -25,7 +26,7 @@ def to_neurons(
     In a BackRes body, activation ``n`` gets one threshold per pass, ``thresholds["n#r"]``
     (what ``calibrate`` measures on the unrolled ANN), stacked as [R, 1] or [R, C]."""
     g = graph.copy()
-    attrs = {"reset": reset, "v0": float(v0)} | ({"signed": 1} if neuron == "signed" else {})
+    attrs = {"reset": reset, "v0": float(v0)} | neurons.marks(neuron)
     _place(g.nodes, lambda name: thresholds[name], attrs)
     return g
 

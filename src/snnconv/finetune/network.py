@@ -20,8 +20,8 @@ from torch import nn
 
 from snnconv import ops
 from snnconv.errors import InputError
-from snnconv.finetune.surrogate import spike
-from snnconv.graph import ANN_OPS, Graph, Node
+from snnconv.graph import ANN_OPS, NEURON_OPS, Graph, Node
+from snnconv.neurons import kind_of
 
 TRAINABLE = {
     "conv": ("weight", "bias"),
@@ -48,12 +48,10 @@ class SpikingNet(nn.Module):
                 f"node {blocks[0]!r} (backres): fine-tuning does not support BackRes blocks "
                 "(shared weights, per-pass neurons) yet"
             )
-        signed = [n.name for n in graph if n.op == "if_neuron" and n.attrs.get("signed")]
-        if signed:
-            raise InputError(
-                f"node {signed[0]!r}: fine-tuning trains IF neurons with 0/1 spikes, not signed "
-                "ones; convert with `--neuron if` to fine-tune"
-            )
+        untrainable = [n for n in graph if n.op in NEURON_OPS and kind_of(n).train_step is None]
+        if untrainable:
+            n = untrainable[0]
+            raise InputError(f"node {n.name!r}: {kind_of(n).no_training}")
         hybrid = [n.name for n in graph if n.op not in SUPPORTED]
         if hybrid:
             raise InputError(
@@ -122,14 +120,11 @@ class SpikingNet(nn.Module):
         potential = self._p(node, "potential")
         if potential is not None:
             v = v + _channel(potential, data)
-        subtract = node.attrs["reset"] == "subtract"
+        step, reset = kind_of(node).train_step, node.attrs["reset"]
         out = []
         for t in range(steps):
-            v = v + (current if static else current[t])
-            s = spike(v, theta)
-            o = s * theta
+            v, o = step(v, current if static else current[t], theta, reset)
             out.append(o)
-            v = v - o if subtract else v * (1.0 - s)
         return torch.stack(out).flatten(0, 1)
 
     def _gate(self, node: Node, data: torch.Tensor, steps: int) -> torch.Tensor:

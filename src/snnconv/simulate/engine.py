@@ -35,6 +35,7 @@ import torch
 
 from snnconv import ops
 from snnconv.graph import SYNAPTIC_OPS, Graph, Node, unroll
+from snnconv.neurons import kind_of
 from snnconv.simulate import fused_steps, memory
 from snnconv.simulate.early_exit import update_stops
 from snnconv.simulate.encoders import ENCODINGS, poisson_step
@@ -303,7 +304,7 @@ class Simulator:
             and n.name != graph.output
             and len(readers.get(n.name, [])) == 1
             and readers[n.name][0].op == "if_neuron"
-            and not readers[n.name][0].attrs.get("signed")
+            and kind_of(readers[n.name][0]).fused is not None
         )
 
     def auto_chunk(
@@ -584,19 +585,15 @@ class Simulator:
             if "potential" in self._params[node.name]:
                 v.add_(_channel(self._params[node.name]["potential"], arg.data))
         spikes = _empty((steps, batch) + shape, nhwc, v)
-        signed, reset = node.attrs.get("signed"), node.attrs["reset"]
+        kind, reset = kind_of(node), node.attrs["reset"]
         threshold = self._scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
-        if self.fused and not signed and fused_steps.applies(v, current, arg.static, spikes):
-            fused_steps.binary_steps(v, current, arg.static, threshold, biases, spikes, reset)
-        else:
+        fused = self.fused and kind.fused is not None
+        if not (fused and kind.fused(v, current, arg.static, threshold, biases, spikes, reset)):
             for b in biases:
                 current = current + b
-            if signed:
-                _signed_steps(v, current, arg.static, theta, spikes, state, f"{node.name}:net")
-            else:
-                _binary_steps(v, current, arg.static, threshold, spikes, reset)
+            kind.steps(v, current, arg.static, theta, threshold, spikes, reset, state, node.name)
         state[node.name] = v
-        events = spikes.abs() if signed else spikes  # a -1 costs what a 1 does
+        events = kind.events(spikes)
         # The sum over channels comes first and is kept: it is what the layers receiving these
         # spikes need to count their synops.
         per_position = events.sum(2)
@@ -681,45 +678,6 @@ class Simulator:
             t = torch.arange(t0 + 1, t0 + steps + 1, device=seq.device, dtype=seq.dtype)
             recorded[OUTPUT].append(seq if out.readout else seq / t.view(-1, 1, 1))
         return seq.argmax(-1)
-
-
-def _binary_steps(v, current, static: bool, theta, spikes, reset: str) -> None:
-    """IF: ``v += I; s = v >= theta``; reset by subtracting theta, or to zero. ``theta``: a
-    float, or a tensor that broadcasts against ``v``."""
-    scalar = theta if isinstance(theta, float) else None
-    for t in range(len(spikes)):
-        v.add_(current if static else current[t])
-        torch.ge(v, theta, out=spikes[t])  # written as 0/1 floats: no bool round trip
-        if reset != "subtract":
-            v.mul_(1.0 - spikes[t])
-        elif scalar is not None:
-            v.sub_(spikes[t], alpha=scalar)
-        else:
-            v.addcmul_(spikes[t], theta, value=-1.0)
-
-
-def _signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> None:
-    """Signed IF with memory (Wang et al. 2022): as IF, and a neuron whose membrane has fallen
-    below 0 emits -1 (and gains theta back) if it has emitted more 1s than -1s so far. The
-    net count after t steps is then the rounded integral of the input over theta, clipped at
-    0 (and at t): what the ANN computes from the mean input so far, quantised. Binary IF
-    fixes its spikes as the input arrives, so a layer whose input comes late or uneven (a
-    residual add, a deep layer at few steps) over- or under-fires for good."""
-    net = state.get(key)
-    if net is None:
-        net = torch.zeros_like(v)
-    # step buffers in v's layout (channels-last after a conv): no allocation per step
-    fell = torch.empty_like(v, dtype=torch.bool)
-    owes = torch.empty_like(v, dtype=torch.bool)
-    for t in range(len(spikes)):
-        s = spikes[t]
-        v.add_(current if static else current[t])
-        torch.ge(v, theta, out=s)
-        torch.lt(v, 0, out=fell).logical_and_(torch.gt(net, 0, out=owes))
-        s.sub_(fell.to(s.dtype))
-        net.add_(s)
-        v.addcmul_(s, theta, value=-1.0)
-    state[key] = net
 
 
 _STATEFUL = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
