@@ -20,18 +20,19 @@ import torch
 
 from snnconv.graph import Node
 
-#: ``steps(v, current, static, theta, threshold, spikes, reset, state, key)``: integrate and
+#: ``steps(v, current, static, theta, threshold, spikes, attrs, state, key)``: integrate and
 #: fire over a chunk in place. ``v`` (B, ...) the membranes; ``current`` the input current,
 #: (B, ...) if ``static`` (the same at every step) else (steps, B, ...); ``theta`` the
 #: threshold as a tensor that broadcasts against ``v``, ``threshold`` the same as a float where
-#: it is one value; ``spikes`` (steps, B, ...) to fill; ``state[key]`` holds any state of the
-#: kind's own that lives across chunks.
+#: it is one value; ``spikes`` (steps, B, ...) to fill; ``attrs`` the node's attributes
+#: (``reset``, and any of the kind's own); ``state[key]`` holds any state of the kind's own
+#: that lives across chunks.
 Steps = Callable[..., None]
-#: ``fused(v, current, static, threshold, biases, spikes, reset) -> bool``: the steps in one
+#: ``fused(v, current, static, threshold, biases, spikes, attrs) -> bool``: the steps in one
 #: kernel, the ``biases`` added to each step's current in order; False where it cannot run on
 #: these tensors (the engine then adds the biases and runs ``steps``).
 Fused = Callable[..., bool]
-#: ``train_step(v, current, theta, reset) -> (v, out)``: one differentiable step, ``out`` the
+#: ``train_step(v, current, theta, attrs) -> (v, out)``: one differentiable step, ``out`` the
 #: spikes times their threshold (surrogate gradient at the spike).
 TrainStep = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
@@ -92,9 +93,7 @@ def kind(name: str) -> NeuronKind:
 def kind_of(node: Node) -> NeuronKind:
     """The kind of an ``if_neuron`` node: the kind whose marks its attributes carry (the one
     with the most marks where several fit; the kind with none is binary IF)."""
-    fits = [
-        k for k in KINDS.values() if all(node.attrs.get(a) == v for a, v in k.marks.items())
-    ]
+    fits = [k for k in KINDS.values() if all(node.attrs.get(a) == v for a, v in k.marks.items())]
     if not fits:
         raise ValueError(f"node {node.name!r}: attributes {node.attrs} name no neuron kind")
     return max(fits, key=lambda k: len(k.marks))

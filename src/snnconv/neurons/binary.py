@@ -24,26 +24,26 @@ def binary_steps(v, current, static: bool, theta, spikes, reset: str) -> None:
             v.addcmul_(spikes[t], theta, value=-1.0)
 
 
-def _steps(v, current, static, theta, threshold, spikes, reset, state, key) -> None:
-    binary_steps(v, current, static, threshold, spikes, reset)
+def _steps(v, current, static, theta, threshold, spikes, attrs, state, key) -> None:
+    binary_steps(v, current, static, threshold, spikes, attrs["reset"])
 
 
-def _fused(v, current, static, threshold, biases, spikes, reset) -> bool:
+def _fused(v, current, static, threshold, biases, spikes, attrs) -> bool:
     # imported here: the Triton kernels live with the engine, which imports this table
     from snnconv.simulate import fused_steps
 
     if not fused_steps.applies(v, current, static, spikes):
         return False
-    fused_steps.binary_steps(v, current, static, threshold, biases, spikes, reset)
+    fused_steps.binary_steps(v, current, static, threshold, biases, spikes, attrs["reset"])
     return True
 
 
-def train_step(v, current, theta, reset: str):
+def train_step(v, current, theta, attrs: dict):
     """One step as ``binary_steps`` computes it, differentiable through a surrogate."""
     v = v + current
     s = spike(v, theta)
     out = s * theta
-    return (v - out if reset == "subtract" else v * (1.0 - s)), out
+    return (v - out if attrs["reset"] == "subtract" else v * (1.0 - s)), out
 
 
 BINARY_IF = register(

@@ -33,7 +33,7 @@ def signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> No
     state[key] = net
 
 
-def _steps(v, current, static, theta, threshold, spikes, reset, state, key) -> None:
+def _steps(v, current, static, theta, threshold, spikes, attrs, state, key) -> None:
     signed_steps(v, current, static, theta, spikes, state, f"{key}:net")
 
 
