@@ -376,7 +376,7 @@ def main() -> None:
         help="also time this simulator on the same networks (must be installed by hand)",
     )
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    p.add_argument("--chunk", type=int, help="steps folded into the batch (default: automatic)")
+    p.add_argument("--chunk", type=int, help="steps in the batch at once (default: automatic)")
     p.add_argument(
         "--compare-eager",
         action="store_true",

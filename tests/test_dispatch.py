@@ -159,3 +159,10 @@ def test_a_toy_neuron_kind_runs_in_the_engine_and_in_finetune(leaky_kind):
         torch.testing.assert_close(v[-1] / 10, engine_out[1][OUTPUT][-3:], rtol=0, atol=1e-6)
     assert spikes["if"] == 3 * 2 * 3  # 3 images x 2 neurons x fires at steps 4, 7, 10
     assert spikes["leaky"] == 0
+
+
+def test_architecture_doc_shows_the_tested_examples():
+    doc = (SRC.parents[1] / "docs" / "architecture.md").read_text()
+    for module in ("toy_gain.py", "toy_leaky.py"):
+        code = (pathlib.Path(__file__).parent / module).read_text()
+        assert f"```python\n{code}```" in doc, module

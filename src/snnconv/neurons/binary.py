@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import torch
 
-from snnconv.neurons import NeuronKind, register
+from snnconv.neurons.kind import NeuronKind, register
 from snnconv.neurons.surrogate import spike
 
 

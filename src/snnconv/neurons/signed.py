@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from snnconv.neurons import NeuronKind, register
+from snnconv.neurons.kind import NeuronKind, register
 
 
 def signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> None:

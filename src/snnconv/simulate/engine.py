@@ -88,6 +88,7 @@ class Simulator:
         specs = {n.name: spec_of(n) for n in graph}
         self.neurons = [n.name for n in graph if specs[n.name].engine == "neuron"]
         self.synaptic = [n.name for n in graph if specs[n.name].engine == "synaptic"]
+        self.kinds = {name: kind_of(graph.node(name)) for name in self.neurons}
         self.params = {
             n.name: {k: torch.as_tensor(v, device=self.device) for k, v in n.params.items()}
             for n in graph

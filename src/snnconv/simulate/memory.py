@@ -1,7 +1,7 @@
 """Will a simulation fit in memory? An estimate from shapes, checked before any work.
 
-The engine folds a chunk of steps into the batch (all T with ``chunk = T``, one with the step
-schedule), so a run holds about two layers' activations (a layer's input and its output) for
+The engine runs a chunk of steps in the batch at once (all T with ``chunk = T``, one with the
+step schedule), so a run holds about two layers' activations (a layer's input and its output) for
 chunk × batch samples, plus working copies. A run gets a memory budget (``--memory-budget``,
 by default a share of the free memory): its chunk is shortened until the estimate fits, and a
 run where even one step of the batch does not fit is refused up front, which beats being
@@ -35,14 +35,14 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i)?)?(b)?\s*", re.IG
 
 
 def bytes_per_image(graph: Graph, steps_at_once: int) -> int:
-    """Roughly the peak bytes one image adds to a run that folds ``steps_at_once`` steps."""
+    """Roughly the peak bytes one image adds to a run of ``steps_at_once`` steps at once."""
     sizes = sorted((math.prod(s) for s in infer_shapes(graph).values()), reverse=True)
     return sum(sizes[:2]) * steps_at_once * BYTES * OVERHEAD
 
 
 def estimate_peak_bytes(graph: Graph, steps_at_once: int, batch_size: int) -> int:
     """Roughly the peak bytes of simulating ``batch_size`` images, ``steps_at_once`` steps
-    folded into the batch."""
+    in the batch at once."""
     return bytes_per_image(graph, steps_at_once) * batch_size
 
 

@@ -4,7 +4,6 @@ neuron kind (``snnconv.neurons``), and the spikes they emit counted."""
 from __future__ import annotations
 
 from snnconv.graph import Node
-from snnconv.neurons import kind_of
 from snnconv.ops import OpSpec
 from snnconv.simulate.values import Chunk, Value, channel, channels_last, empty
 
@@ -35,7 +34,7 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
         if "potential" in params:
             v.add_(channel(params["potential"], arg.data))
     spikes = empty((steps, batch) + shape, nhwc, v)
-    kind, attrs = kind_of(node), node.attrs
+    kind, attrs = sim.kinds[node.name], node.attrs
     threshold = sim.scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
     fused = sim.fused and kind.fused is not None
     if not (fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs)):

@@ -31,7 +31,7 @@ class SimulationSettings:
 
     timesteps: int = 32
     encoding: str = "direct"
-    schedule: str = "layer"  # "layer": time folded into the batch; "step": one step at a time
+    schedule: str = "layer"  # "layer": the chunk's steps in the batch; "step": one at a time
     batch_size: int = 128
     device: str = "cpu"
     energy: str = "45nm-fp32"
