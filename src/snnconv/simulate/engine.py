@@ -93,14 +93,12 @@ class Simulator:
             n.name: {k: torch.as_tensor(v, device=self.device) for k, v in n.params.items()}
             for n in graph
         }
-        self.fanouts = {
-            n.name: synapses.per_position(
-                n, specs[n.name].fanout(n, self.shapes[n.inputs[0]], self.device),
-                self.shapes[n.inputs[0]],
-            )
-            for n in graph
-            if n.name in self.synaptic
-        }  # fmt: skip
+        self.fanouts = {}
+        for name in self.synaptic:
+            node = graph.node(name)
+            in_shape = self.shapes[node.inputs[0]]
+            fanout = specs[name].fanout(node, in_shape, self.device)
+            self.fanouts[name] = synapses.per_position(node, fanout, in_shape)
         self.macs = ops.macs(graph, self.shapes)
         self.scaled_weights: dict[str, torch.Tensor] = {}
         # Convolutions run channels-last (NHWC). On CPU oneDNN reorders NCHW tensors to and
