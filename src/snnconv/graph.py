@@ -26,7 +26,7 @@ Op vocabulary (attributes / params):
 ``softmax``        axis (>= 1)
 ``lrn``            size, alpha, beta, bias
 ``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold),
-                   optional signed (1: may also emit -1; see convert.neurons.NEURONS)
+                   optional signed (1: may also emit -1); the kind: ``snnconv.neurons``
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
                    step, and optional potential [C]: added to the initial membrane v0 x
                    threshold (both from layer-wise calibration; not part of the ANN)
