@@ -30,8 +30,8 @@ from snnconv.graph import SYNAPTIC_OPS, all_nodes, unroll
 from snnconv.load import load_onnx
 from snnconv.ops import ann_forward, macs
 from snnconv.simulate import Simulator
+from snnconv.simulate.counts import Counts
 from snnconv.simulate.energy import PRESETS
-from snnconv.simulate.engine import Counts
 
 REPEATS = 4
 TIMESTEPS = (4, 8, 16, 32, 64)

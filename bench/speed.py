@@ -19,7 +19,7 @@ snnconv's engine; its rate and ratio to the dense limit go in the row's ``refere
 Where the network exists as a torch module (all but digits), that module's own forward is
 timed too, as a cross-check of the dense limit (``dense_limit_ratio_torch_module``).
 
-On CUDA the engine folds all T steps into the batch and runs each binary IF layer as one
+On CUDA the engine runs all T steps in the batch at once and each binary IF layer as one
 Triton kernel per chunk; ``--compare-eager`` also times it without those kernels
 (``Simulator(fused=False)``: eager loops; ``eager_neurons`` in the row), ``--chunk`` fixes
 the steps per chunk. Rows on CUDA name the card, torch, and the TF32 settings (torch's
@@ -376,7 +376,7 @@ def main() -> None:
         help="also time this simulator on the same networks (must be installed by hand)",
     )
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
-    p.add_argument("--chunk", type=int, help="steps folded into the batch (default: automatic)")
+    p.add_argument("--chunk", type=int, help="steps in the batch at once (default: automatic)")
     p.add_argument(
         "--compare-eager",
         action="store_true",

@@ -14,8 +14,8 @@ from snnconv.errors import InputError
 from snnconv.finetune import FinetuneSettings, Loss, SpikingNet, evaluate, finetune, parse_loss
 from snnconv.finetune.losses import stochmax
 from snnconv.finetune.network import MIN_THRESHOLD
-from snnconv.finetune.surrogate import spike
 from snnconv.load import load_onnx
+from snnconv.neurons.surrogate import spike
 from snnconv.ops import ann_forward
 from snnconv.save import save_onnx
 from snnconv.simulate import Simulator

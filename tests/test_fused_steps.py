@@ -12,8 +12,11 @@ import torch
 from nets import graph_of, inputs
 
 from snnconv.convert import ConversionSettings, convert
+from snnconv.neurons.binary import binary_steps as _binary_steps
 from snnconv.simulate import Simulator, fused_steps
-from snnconv.simulate.engine import OUTPUT, _binary_steps, _empty, _running_sum
+from snnconv.simulate.engine import OUTPUT
+from snnconv.simulate.running_sums import running_sum as _running_sum
+from snnconv.simulate.values import empty as _empty
 
 pytestmark = pytest.mark.skipif(not fused_steps.available(), reason="Triton is not installed")
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"

@@ -19,10 +19,11 @@ from snnconv.errors import InputError
 from snnconv.export.nir import to_nir
 from snnconv.finetune.network import SpikingNet
 from snnconv.load import load_onnx
+from snnconv.neurons.binary import binary_steps as _binary_steps
+from snnconv.neurons.signed import signed_steps as _signed_steps
 from snnconv.ops import ann_forward
 from snnconv.save import save_onnx
 from snnconv.simulate import Simulator
-from snnconv.simulate.engine import _binary_steps, _signed_steps
 
 
 def _spikes(currents: list[float], v0: float, signed: bool = True) -> list[float]:

@@ -26,7 +26,7 @@ Op vocabulary (attributes / params):
 ``softmax``        axis (>= 1)
 ``lrn``            size, alpha, beta, bias
 ``if_neuron``      reset ("subtract" | "zero"), v0 (initial membrane, fraction of threshold),
-                   optional signed (1: may also emit -1; see convert.neurons.NEURONS)
+                   optional signed (1: may also emit -1); the kind: ``snnconv.neurons``
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
                    step, and optional potential [C]: added to the initial membrane v0 x
                    threshold (both from layer-wise calibration; not part of the ANN)
@@ -78,9 +78,12 @@ ANN_OPS = frozenset(
     }
 )
 SNN_OPS = frozenset({"if_neuron", "maxpool_gate", "hybrid_boundary"})
+#: Ops that are spiking neurons (their kind: ``snnconv.neurons.kind_of``).
+NEURON_OPS = frozenset({"if_neuron"})
 #: Ops holding a subgraph in their attributes.
 BLOCK_OPS = frozenset({"backres"})
-OPS = ANN_OPS | SNN_OPS | BLOCK_OPS
+#: The vocabulary; an op whose spec is registered at run time (``snnconv.ops.register``) joins it.
+OPS: set[str] = set(ANN_OPS | SNN_OPS | BLOCK_OPS)
 BACKRES_MODES = ("replace", "add")
 #: if_neuron params that a body neuron holds once per pass (leading pass axis).
 PER_PASS_PARAMS = ("threshold", "bias", "potential")
@@ -159,7 +162,7 @@ class Graph:
             dup = next(x for x in names if names.count(x) > 1)
             raise GraphError(f"node {dup!r}: name used twice (in a backres body)")
         for n in self.nodes:
-            if n.op == "backres":
+            if n.op in BLOCK_OPS:
                 _check_backres(n)
         if any(n.op in BLOCK_OPS for n in self.nodes):
             unroll(self)._validate_flat()
@@ -179,7 +182,7 @@ class Graph:
             for k, p in n.params.items():
                 if not np.all(np.isfinite(p)):
                     raise GraphError(f"node {n.name!r}: parameter {k!r} holds NaN or Inf")
-            if n.op == "if_neuron" and not np.all(n.params.get("threshold", np.zeros(1)) > 0):
+            if n.op in NEURON_OPS and not np.all(n.params.get("threshold", np.zeros(1)) > 0):
                 raise GraphError(f"node {n.name!r}: an if_neuron needs positive thresholds")
             known.add(n.name)
         if self.output not in known:
@@ -193,7 +196,7 @@ def all_nodes(nodes: list[Node]) -> Iterator[Node]:
     """Every node, the nodes of backres bodies included (each once)."""
     for n in nodes:
         yield n
-        if n.op == "backres":
+        if n.op in BLOCK_OPS:
             yield from all_nodes(n.attrs["body"])
 
 
@@ -211,7 +214,7 @@ def _check_backres(n: Node) -> None:
     for b in body:
         if b.op in BLOCK_OPS:
             raise GraphError(f"node {n.name!r}: backres bodies do not nest ({b.name!r})")
-        if b.op == "if_neuron":
+        if b.op in NEURON_OPS:
             for k in PER_PASS_PARAMS:
                 if k in b.params and (b.params[k].ndim != 2 or len(b.params[k]) != repeats):
                     raise GraphError(
@@ -230,7 +233,7 @@ def unroll(graph: Graph) -> Graph:
     alias: dict[str, str] = {}
     for n in graph.nodes:
         inputs = [alias.get(i, i) for i in n.inputs]
-        if n.op != "backres":
+        if n.op not in BLOCK_OPS:
             nodes.append(Node(n.name, n.op, inputs, n.attrs, dict(n.params)))
             continue
         body, repeats = n.attrs["body"], n.attrs["repeats"]
@@ -239,7 +242,7 @@ def unroll(graph: Graph) -> Graph:
             local: dict[str, str] = {}
             for b in body:
                 params = dict(b.params)
-                if b.op == "if_neuron":
+                if b.op in NEURON_OPS:
                     params.update(
                         {k: v[r - 1] for k, v in b.params.items() if k in PER_PASS_PARAMS}
                     )
@@ -276,12 +279,12 @@ def stack_passes(graph: Graph, flat: Graph) -> Graph:
     g = graph.copy()
     by_name = {n.name: n for n in flat.nodes}
     for n in g.nodes:
-        if n.op != "backres":
+        if n.op not in BLOCK_OPS:
             n.params = dict(by_name[n.name].params)
             continue
         repeats = n.attrs["repeats"]
         for b in n.attrs["body"]:
-            if b.op != "if_neuron":
+            if b.op not in NEURON_OPS:
                 continue
             passes = [by_name[f"{b.name}#{r}"].params for r in range(1, repeats + 1)]
             for k in PER_PASS_PARAMS:

@@ -14,26 +14,22 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from snnconv.graph import Graph, Node, head, stack_passes, unroll
+from snnconv.graph import Graph, head, stack_passes, unroll
 from snnconv.simulate.engine import Simulator
 
 
-class _PeakCurrent(Simulator):
-    """A simulator that also keeps the largest input current of one neuron layer, per channel
-    (or over the whole layer)."""
+class _PeakCurrent:
+    """The largest input current of one neuron layer, per channel (or over the whole
+    layer): a probe for ``Simulator.run``."""
 
-    def __init__(self, graph: Graph, target: str, per_channel: bool):
-        super().__init__(graph)
-        self.target, self.per_channel = target, per_channel
+    def __init__(self, per_channel: bool):
+        self.per_channel = per_channel
         self.peak: torch.Tensor | None = None
 
-    def _neuron(self, node: Node, arg, steps, t0, state, counts, recorded):
-        if node.name == self.target:
-            current = arg.value(1 if arg.static else steps)  # steps * batch, C, ...
-            peak = current.transpose(0, 1).flatten(1).amax(1)
-            peak = peak if self.per_channel else peak.amax().reshape(1)
-            self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
-        return super()._neuron(node, arg, steps, t0, state, counts, recorded)
+    def __call__(self, current: torch.Tensor) -> None:
+        peak = current.transpose(0, 1).flatten(1).amax(1)
+        peak = peak if self.per_channel else peak.amax().reshape(1)
+        self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
 
 
 def spikenorm_thresholds(
@@ -57,11 +53,13 @@ def _spikenorm_flat(snn: Graph, x, timesteps, per_channel, batch_size, progress)
     xt = torch.as_tensor(x)
     for neuron in [n for n in snn if n.op == "if_neuron"]:
         # Only the layers before this one matter, and they hold their final thresholds.
-        sim = _PeakCurrent(head(snn, neuron.name), neuron.name, per_channel)
+        sim, probe = Simulator(head(snn, neuron.name)), _PeakCurrent(per_channel)
         for start in range(0, len(xt), batch_size):
             xb = xt[start : start + batch_size]
-            sim.run(xb, torch.zeros(len(xb), dtype=torch.long), timesteps)
-        peak = sim.peak.numpy().astype(np.float32)
+            sim.run(
+                xb, torch.zeros(len(xb), dtype=torch.long), timesteps, probes={neuron.name: probe}
+            )
+        peak = probe.peak.numpy().astype(np.float32)
         # A layer (or channel) that never receives a positive current never fires: 1 will do.
         theta = np.where(peak > 0, peak, np.float32(1.0))
         clip_max = neuron.attrs.get("clip_max")

@@ -24,6 +24,7 @@ from snnconv.convert.neurons import NEURONS, RESETS
 from snnconv.data import parse_normalize
 from snnconv.data.fit import check_images
 from snnconv.graph import all_nodes
+from snnconv.neurons import kind_of
 from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
 
@@ -170,7 +171,7 @@ def convert_cmd(
     neurons = [n for n in all_nodes(snn.nodes) if n.op == "if_neuron"]  # BackRes bodies too
     console.print(
         f"[green]converted[/green] {len(neurons)} activation layers to "
-        f"{'signed IF' if any(n.attrs.get('signed') for n in neurons) else 'IF'} neurons: "
+        f"{' and '.join(sorted({kind_of(n).label for n in neurons}))} neurons: "
         f"threshold {settings.threshold}{' per channel' if settings.per_channel else ''}, "
         f"layer-wise calibration {settings.calibrate}, target T = {settings.target_timesteps}, "
         f"reset {settings.reset}, v0 {settings.v0}; {len(ds.x)} calibration images"

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from snnconv import neurons
 from snnconv.cli.common import check_outputs, console, progress_bar, stage_progress, write_json
 from snnconv.convert import ConversionSettings, convert
 from snnconv.data import asset_path, load_dataset
@@ -62,7 +63,7 @@ def demo_cmd(timesteps, output, json_path, force, model_kind):
     chosen = json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"]
     console.print(
         f"[bold]2/3 convert[/bold] thresholds {settings.threshold}, layer-wise calibration "
-        f"{settings.calibrate}, {'signed' if chosen == 'signed' else 'binary'} IF neurons "
+        f"{settings.calibrate}, {neurons.kind(chosen).spikes} IF neurons "
         f"(--neuron auto), for T = {timesteps}, on {len(train.x)} training images"
     )
     if output:

@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import torch
 
+from snnconv import neurons
+
 # layerwise, search and spikenorm as modules, not names: they import the simulator, whose
 # package imports this one.
 from snnconv.calibrate import calibrate, layerwise, parse_method, search, spikenorm
@@ -75,8 +77,8 @@ class ConversionSettings:
             raise InputError(
                 f"--neuron must be one of {', '.join(NEURONS)} or auto, got {self.neuron!r}"
             )
-        if self.neuron == "signed" and self.reset != "subtract":
-            raise InputError("--neuron signed needs --reset subtract (a -1 gives back a threshold)")
+        if self.neuron != "auto" and self.reset not in neurons.kind(self.neuron).resets:
+            raise InputError(neurons.kind(self.neuron).reset_needs)
         if self.maxpool not in MAXPOOL_MODES:
             raise InputError(
                 f"--maxpool must be one of {', '.join(MAXPOOL_MODES)}, got {self.maxpool!r}"
@@ -170,7 +172,7 @@ def _choose_neuron(graph: Graph, calib_x: np.ndarray, settings, batch_size, prog
     on a tie. Signed neurons fit a residual net far better at few timesteps, and a plain
     net no better or worse while spiking more (docs/latency.md), so it is measured, per net
     and T, rather than fixed."""
-    kinds = NEURONS if settings.reset == "subtract" else ("if",)  # signed needs subtraction
+    kinds = [k for k in NEURONS if settings.reset in neurons.kind(k).resets]
     x = torch.as_tensor(calib_x[: search.SEARCH_IMAGES])
     target = ann_forward(prepare_ann(graph, settings.maxpool), x)[0].flatten(1)
     snns, errors = {}, {}

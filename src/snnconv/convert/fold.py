@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from snnconv.graph import Graph, Node
+from snnconv.graph import BLOCK_OPS, SYNAPTIC_OPS, Graph, Node
 
 
 def fold_affine(graph: Graph) -> Graph:
@@ -23,13 +23,13 @@ def _fold_nodes(nodes: list[Node], output: str) -> tuple[list[Node], str]:
     removed: dict[str, str] = {}  # folded affine name -> the layer that absorbed it
     for node in nodes:
         node.inputs = [removed.get(i, i) for i in node.inputs]
-        if node.op == "backres":
+        if node.op in BLOCK_OPS:
             node.attrs["body"] = _fold_body(node.attrs["body"], removed)
             continue
         if node.op != "affine":
             continue
         producer = by_name.get(node.inputs[0])
-        if producer is None or producer.op not in ("conv", "linear"):
+        if producer is None or producer.op not in SYNAPTIC_OPS:
             continue
         consumers = [n for n in nodes if producer.name in n.inputs]
         if len(consumers) != 1 or producer.name == output:

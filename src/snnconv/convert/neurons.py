@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from snnconv import neurons
 from snnconv.graph import ACTIVATION_OPS, Graph, Node
 
 RESETS = ("subtract", "zero")
-#: ``if``: spikes are 0/1. ``signed``: a neuron may also emit -1, to take back a spike it has
-#: emitted (see ``snnconv.simulate.engine._signed_steps``); needs reset by subtraction.
-NEURONS = ("if", "signed")
+#: The neuron kinds (``snnconv.neurons``): ``if``, spikes 0/1; ``signed``, a neuron may also
+#: emit -1, to take back a spike it has emitted.
+NEURONS = neurons.names()
 
 
 def to_neurons(
@@ -25,29 +26,43 @@ def to_neurons(
     In a BackRes body, activation ``n`` gets one threshold per pass, ``thresholds["n#r"]``
     (what ``calibrate`` measures on the unrolled ANN), stacked as [R, 1] or [R, C]."""
     g = graph.copy()
-    attrs = {"reset": reset, "v0": float(v0)} | ({"signed": 1} if neuron == "signed" else {})
+    attrs = {"reset": reset, "v0": float(v0)} | neurons.marks(neuron)
     _place(g.nodes, lambda name: thresholds[name], attrs)
     return g
 
 
 def _place(nodes: list[Node], threshold, neuron_attrs: dict) -> None:
     for i, n in enumerate(nodes):
-        if n.op in ACTIVATION_OPS:
-            attrs = dict(neuron_attrs)
-            if n.op == "clip" and n.attrs.get("max") is not None:
-                attrs["clip_max"] = float(n.attrs["max"])
-            nodes[i] = Node(n.name, "if_neuron", n.inputs, attrs, {"threshold": threshold(n.name)})
-        elif n.op == "maxpool":
-            nodes[i] = Node(n.name, "maxpool_gate", n.inputs, dict(n.attrs))
-        elif n.op == "backres":
-            repeats = n.attrs["repeats"]
+        to_snn = _TO_SNN.get(n.op)
+        if to_snn is not None:
+            nodes[i] = to_snn(n, threshold, neuron_attrs)
 
-            def per_pass(name: str, repeats: int = repeats) -> np.ndarray:
-                rows = [np.ravel(threshold(f"{name}#{r}")) for r in range(1, repeats + 1)]
-                width = max(len(row) for row in rows)
-                return np.stack([np.broadcast_to(row, (width,)) for row in rows]).astype(np.float32)
 
-            _place(n.attrs["body"], per_pass, neuron_attrs)
+def _neuron(n: Node, threshold, neuron_attrs: dict) -> Node:
+    attrs = dict(neuron_attrs)
+    if n.attrs.get("max") is not None:  # a clip's bound, which the ANN twin gets back
+        attrs["clip_max"] = float(n.attrs["max"])
+    return Node(n.name, "if_neuron", n.inputs, attrs, {"threshold": threshold(n.name)})
+
+
+def _gate(n: Node, threshold, neuron_attrs: dict) -> Node:
+    return Node(n.name, "maxpool_gate", n.inputs, dict(n.attrs))
+
+
+def _block(n: Node, threshold, neuron_attrs: dict) -> Node:
+    repeats = n.attrs["repeats"]
+
+    def per_pass(name: str) -> np.ndarray:
+        rows = [np.ravel(threshold(f"{name}#{r}")) for r in range(1, repeats + 1)]
+        width = max(len(row) for row in rows)
+        return np.stack([np.broadcast_to(row, (width,)) for row in rows]).astype(np.float32)
+
+    _place(n.attrs["body"], per_pass, neuron_attrs)
+    return n
+
+
+#: What each ANN op becomes in the SNN (ops not named stay as they are).
+_TO_SNN = {**dict.fromkeys(ACTIVATION_OPS, _neuron), "maxpool": _gate, "backres": _block}
 
 
 def to_ann(snn: Graph) -> Graph:
@@ -61,16 +76,29 @@ def to_ann(snn: Graph) -> Graph:
 
 def _unplace(nodes: list[Node]) -> None:
     for i, n in enumerate(nodes):
-        if n.op == "backres":
-            _unplace(n.attrs["body"])
-        elif n.op == "if_neuron":
-            clip_max = n.attrs.get("clip_max")
-            if clip_max is None:
-                nodes[i] = Node(n.name, "relu", n.inputs)
-            else:
-                nodes[i] = Node(n.name, "clip", n.inputs, {"min": 0.0, "max": clip_max})
-        elif n.op == "maxpool_gate":
-            nodes[i] = Node(n.name, "maxpool", n.inputs, dict(n.attrs))
+        to_ann = _TO_ANN.get(n.op)
+        if to_ann is not None:
+            nodes[i] = to_ann(n)
+
+
+def _activation(n: Node) -> Node:
+    clip_max = n.attrs.get("clip_max")
+    if clip_max is None:
+        return Node(n.name, "relu", n.inputs)
+    return Node(n.name, "clip", n.inputs, {"min": 0.0, "max": clip_max})
+
+
+def _unplace_block(n: Node) -> Node:
+    _unplace(n.attrs["body"])
+    return n
+
+
+#: What each SNN op was in the ANN.
+_TO_ANN = {
+    "if_neuron": _activation,
+    "maxpool_gate": lambda n: Node(n.name, "maxpool", n.inputs, dict(n.attrs)),
+    "backres": _unplace_block,
+}
 
 
 def _drop_boundaries(g: Graph) -> None:

@@ -1,9 +1,11 @@
 """A converted SNN graph as a differentiable torch module, unrolled over T steps.
 
-It computes what the engine (``snnconv.simulate``) computes, with the same kernels and the
-same order of float operations, but keeps the autograd graph so the loss can be
-back-propagated through time. The engine stays the inference path; this module is for
-training, and ``to_graph`` hands the trained parameters back as a normal SNN graph.
+It computes what the engine (``snnconv.simulate``) computes, from the same op specs (their
+ANN kernels, on all steps at once) and neuron kinds (their differentiable step, a surrogate
+gradient at the spike), in the same order of float operations, but keeps the autograd graph
+so the loss can be back-propagated through time. The engine stays the inference path; this
+module is for training, and ``to_graph`` hands the trained parameters back as a normal SNN
+graph.
 
 Trained: conv/linear weights and biases, neuron thresholds (per layer or per channel, as in
 the graph) and neuron biases and initial potentials where the graph has them. Fixed:
@@ -20,15 +22,12 @@ from torch import nn
 
 from snnconv import ops
 from snnconv.errors import InputError
-from snnconv.finetune.surrogate import spike
-from snnconv.graph import ANN_OPS, Graph, Node
+from snnconv.graph import NEURON_OPS, Graph, Node
+from snnconv.neurons import kind_of
+from snnconv.ops import OpSpec, last_uses, spec_of
 
-TRAINABLE = {
-    "conv": ("weight", "bias"),
-    "linear": ("weight", "bias"),
-    "if_neuron": ("threshold", "bias", "potential"),
-}
-SUPPORTED = ANN_OPS | {"if_neuron", "maxpool_gate"}
+#: The trained params of each engine role (``OpSpec.engine``).
+TRAINABLE = {"synaptic": ("weight", "bias"), "neuron": ("threshold", "bias", "potential")}
 #: Thresholds are kept at or above this (training could push them to zero or below).
 MIN_THRESHOLD = 1e-3
 
@@ -48,13 +47,11 @@ class SpikingNet(nn.Module):
                 f"node {blocks[0]!r} (backres): fine-tuning does not support BackRes blocks "
                 "(shared weights, per-pass neurons) yet"
             )
-        signed = [n.name for n in graph if n.op == "if_neuron" and n.attrs.get("signed")]
-        if signed:
-            raise InputError(
-                f"node {signed[0]!r}: fine-tuning trains IF neurons with 0/1 spikes, not signed "
-                "ones; convert with `--neuron if` to fine-tune"
-            )
-        hybrid = [n.name for n in graph if n.op not in SUPPORTED]
+        untrainable = [n for n in graph if n.op in NEURON_OPS and kind_of(n).train_step is None]
+        if untrainable:
+            n = untrainable[0]
+            raise InputError(f"node {n.name!r}: {kind_of(n).no_training}")
+        hybrid = [n.name for n in graph if not self._runs(spec_of(n))]
         if hybrid:
             raise InputError(
                 f"node {hybrid[0]!r} ({graph.node(hybrid[0]).op}): fine-tuning does not support "
@@ -64,14 +61,26 @@ class SpikingNet(nn.Module):
         self.params = nn.ParameterDict()
         self._keys: dict[tuple[str, str], str] = {}
         for i, node in enumerate(self.graph):
-            for k in TRAINABLE.get(node.op, ()):
+            for k in TRAINABLE.get(spec_of(node).engine, ()):
                 if k in node.params:
                     key = f"n{i}_{k}"
                     self.params[key] = nn.Parameter(
                         torch.tensor(node.params[k], dtype=torch.float32)
                     )
                     self._keys[(node.name, k)] = key
-        self._last_use = {name: i for i, n in enumerate(self.graph) for name in n.inputs}
+        last_use = last_uses(self.graph)
+        self._schedule = [
+            (
+                node,
+                spec_of(node),
+                [n for n in node.inputs if last_use[n] == i and n != self.graph.output],
+            )
+            for i, node in enumerate(self.graph)
+        ]
+
+    @staticmethod
+    def _runs(spec: OpSpec) -> bool:
+        return spec.engine in _SPIKING or spec.ann is not None
 
     def _p(self, node: Node, key: str) -> torch.Tensor | None:
         k = self._keys.get((node.name, key))
@@ -82,35 +91,32 @@ class SpikingNet(nn.Module):
 
     def forward(self, x: torch.Tensor, timesteps: int) -> torch.Tensor:
         values: dict[str, tuple[torch.Tensor, bool]] = {self.graph.input_name: (x, True)}
-        for i, node in enumerate(self.graph):
+        for node, spec, done in self._schedule:
             args = [values[n] for n in node.inputs]
-            if node.op == "if_neuron":
-                values[node.name] = (self._neuron(node, *args[0], timesteps), False)
-            elif node.op == "maxpool_gate":
-                values[node.name] = (
-                    self._gate(node, _expand(args[0], timesteps), timesteps),
-                    False,
-                )
+            spiking = _SPIKING.get(spec.engine)
+            if spiking is not None:
+                values[node.name] = (spiking(self, node, args[0], timesteps), False)
             elif all(static for _, static in args):
-                values[node.name] = (self._kernel(node, [d for d, _ in args]), True)
+                values[node.name] = (spec.ann(self._trained(node), [d for d, _ in args]), True)
             else:
                 data = [_expand(a, timesteps) for a in args]
-                values[node.name] = (self._kernel(node, data), False)
-            for name in node.inputs:
-                if self._last_use.get(name) == i and name != self.graph.output:
-                    values.pop(name, None)
+                values[node.name] = (spec.ann(self._trained(node), data), False)
+            for name in done:
+                values.pop(name, None)
         out = _expand(values[self.graph.output], timesteps)
         return _running_sum(out.reshape(timesteps, len(x), -1))
 
-    def _kernel(self, node: Node, data: list[torch.Tensor]) -> torch.Tensor:
-        if node.op == "conv":
-            return ops.conv(node, data[0], self._p(node, "weight"), self._p(node, "bias"))
-        if node.op == "linear":
-            return ops.linear(node, data[0], self._p(node, "weight"), self._p(node, "bias"))
-        return ops.run_node(node, data)
+    def _trained(self, node: Node) -> Node:
+        """``node`` with its trained params in place of its own (the kernels use them as they
+        are, so the gradient reaches them)."""
+        trained = {k: self._p(node, k) for k in node.params if (node.name, k) in self._keys}
+        if not trained:
+            return node
+        return Node(node.name, node.op, node.inputs, node.attrs, {**node.params, **trained})
 
-    def _neuron(self, node: Node, data: torch.Tensor, static: bool, steps: int) -> torch.Tensor:
+    def _neuron(self, node: Node, arg: tuple[torch.Tensor, bool], steps: int) -> torch.Tensor:
         """Integrate and fire as the engine does; the output is spike × threshold."""
+        data, static = arg
         theta = _channel(self.threshold(node), data)
         shape = tuple(data.shape[1:])
         batch = data.shape[0] if static else data.shape[0] // steps
@@ -122,18 +128,16 @@ class SpikingNet(nn.Module):
         potential = self._p(node, "potential")
         if potential is not None:
             v = v + _channel(potential, data)
-        subtract = node.attrs["reset"] == "subtract"
+        step = kind_of(node).train_step
         out = []
         for t in range(steps):
-            v = v + (current if static else current[t])
-            s = spike(v, theta)
-            o = s * theta
+            v, o = step(v, current if static else current[t], theta, node.attrs)
             out.append(o)
-            v = v - o if subtract else v * (1.0 - s)
         return torch.stack(out).flatten(0, 1)
 
-    def _gate(self, node: Node, data: torch.Tensor, steps: int) -> torch.Tensor:
+    def _gate(self, node: Node, arg: tuple[torch.Tensor, bool], steps: int) -> torch.Tensor:
         """Per window, the input with the highest running count so far."""
+        data = _expand(arg, steps)
         with torch.no_grad():
             seq = data.detach().view((steps, -1) + tuple(data.shape[1:]))
             score = _running_sum(seq).flatten(0, 1)
@@ -149,6 +153,10 @@ class SpikingNet(nn.Module):
                 value = value.clamp(min=MIN_THRESHOLD)
             g.node(name).params[k] = value.numpy().astype(np.float32)
         return g
+
+
+#: The roles run here rather than by their ANN kernel.
+_SPIKING = {"neuron": SpikingNet._neuron, "gate": SpikingNet._gate}
 
 
 def _expand(value: tuple[torch.Tensor, bool], steps: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from snnconv.simulate.engine import Counts
+from snnconv.simulate.counts import Counts
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def all_reduce(
     for name in synaptic:
         parts.append(counts.synops.get(name, np.zeros(T)))
         parts.append([name in counts.synops])
-        for table in (counts.snn_macs, counts.readout_macs):
+        for table in (counts.snn_macs, counts.ann_part_macs):
             parts.append([table.get(name, 0.0), name in table])
     flat = torch.as_tensor(
         np.concatenate([np.asarray(p, np.float64) for p in parts]), device=device
@@ -93,7 +93,7 @@ def all_reduce(
         at += T + 1
         if has_synops:
             total.synops[name] = synops
-        for table in (total.snn_macs, total.readout_macs):
+        for table in (total.snn_macs, total.ann_part_macs):
             if v[at + 1]:
                 table[name] = float(v[at])
             at += 2

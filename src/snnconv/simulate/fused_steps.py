@@ -62,8 +62,8 @@ def binary_steps(
     spikes: torch.Tensor,
     reset: str,
 ) -> None:
-    """``engine._binary_steps`` with up to two per-channel biases added to each step's
-    current, in order, in one launch: ``v`` is updated in place and ``spikes`` (steps, ...)
+    """``snnconv.neurons.binary.binary_steps`` with up to two per-channel biases added to each
+    step's current, in order, in one launch: ``v`` is updated in place and ``spikes`` (steps, ...)
     written as 0/1 floats. ``theta`` is a float or broadcasts against ``v`` (one value per
     channel); so does each bias."""
     n = v.numel()
@@ -88,7 +88,7 @@ def binary_steps(
 
 def running_sum(seq: torch.Tensor, initial: torch.Tensor | None, out: torch.Tensor) -> None:
     """``out[t] = initial + seq[0] + ... + seq[t]``, added one step at a time in float32 as
-    ``engine._running_sum`` adds them."""
+    ``running_sums.running_sum`` adds them."""
     n = out[0].numel()
     _kernels()[1][(-(-n // BLOCK),)](
         seq,

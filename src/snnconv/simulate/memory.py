@@ -1,7 +1,7 @@
 """Will a simulation fit in memory? An estimate from shapes, checked before any work.
 
-The engine folds a chunk of steps into the batch (all T with ``chunk = T``, one with the step
-schedule), so a run holds about two layers' activations (a layer's input and its output) for
+The engine runs a chunk of steps in the batch at once (all T with ``chunk = T``, one with the
+step schedule), so a run holds about two layers' activations (a layer's input and its output) for
 chunk × batch samples, plus working copies. A run gets a memory budget (``--memory-budget``,
 by default a share of the free memory): its chunk is shortened until the estimate fits, and a
 run where even one step of the batch does not fit is refused up front, which beats being
@@ -20,6 +20,9 @@ from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.ops import infer_shapes
 
+#: On CPU, the target size of one layer's activations over a chunk of steps: near the
+#: processor's cache (see ``snnconv.simulate.engine``).
+CHUNK_BYTES = 8 * 2**20
 #: Working copies (membranes, spikes, synaptic currents) on top of the two activations.
 OVERHEAD = 3
 BYTES = 4  # float32
@@ -32,14 +35,14 @@ _SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgt])(i)?)?(b)?\s*", re.IG
 
 
 def bytes_per_image(graph: Graph, steps_at_once: int) -> int:
-    """Roughly the peak bytes one image adds to a run that folds ``steps_at_once`` steps."""
+    """Roughly the peak bytes one image adds to a run of ``steps_at_once`` steps at once."""
     sizes = sorted((math.prod(s) for s in infer_shapes(graph).values()), reverse=True)
     return sum(sizes[:2]) * steps_at_once * BYTES * OVERHEAD
 
 
 def estimate_peak_bytes(graph: Graph, steps_at_once: int, batch_size: int) -> int:
     """Roughly the peak bytes of simulating ``batch_size`` images, ``steps_at_once`` steps
-    folded into the batch."""
+    in the batch at once."""
     return bytes_per_image(graph, steps_at_once) * batch_size
 
 
@@ -97,10 +100,24 @@ def budget(setting: str | int | None, device: str) -> tuple[int | None, str]:
 
 
 def plan_chunk(
-    graph: Graph, chunk: int, batch_size: int, budget_bytes: int | None, source: str = ""
+    graph: Graph,
+    chunk: int,
+    batch_size: int,
+    budget_bytes: int | None,
+    source: str = "",
+    *,
+    device: str | torch.device | None = None,
 ) -> int:
-    """The steps to fold into the batch at once: ``chunk``, or fewer so that the estimated
-    peak stays within ``budget_bytes``. Refuses a batch whose single step does not fit."""
+    """The steps to run at once, in the batch: at most ``chunk``. On a CPU ``device``, so
+    that the largest layer's activations over the chunk stay near ``CHUNK_BYTES``; on CUDA,
+    all (a GPU's cache is far smaller than a layer at such batches, and larger launches use
+    it better: VGG-16, T = 32, 1.2x faster with 32 steps at once than 8). Without a
+    ``device``, ``chunk`` as it is. Then fewer, so that
+    the estimated peak stays within ``budget_bytes``. Refuses a batch whose single step does
+    not fit."""
+    if device is not None and torch.device(device).type != "cuda":
+        largest = max(math.prod(s) for s in infer_shapes(graph).values()) * BYTES * batch_size
+        chunk = max(1, min(chunk, CHUNK_BYTES // max(1, largest)))
     if budget_bytes is None:
         return chunk
     per_image = bytes_per_image(graph, 1)

@@ -17,9 +17,10 @@ from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.report.record import EarlyExit, Energy, LayerRecord, Report, Throughput
 from snnconv.simulate import distributed, memory
+from snnconv.simulate.counts import Counts
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import PRESETS
-from snnconv.simulate.engine import Counts, Simulator
+from snnconv.simulate.engine import Simulator
 
 SCHEDULES = ("layer", "step")
 
@@ -30,7 +31,7 @@ class SimulationSettings:
 
     timesteps: int = 32
     encoding: str = "direct"
-    schedule: str = "layer"  # "layer": time folded into the batch; "step": one step at a time
+    schedule: str = "layer"  # "layer": the chunk's steps in the batch; "step": one at a time
     batch_size: int = 128
     device: str = "cpu"
     energy: str = "45nm-fp32"
@@ -92,11 +93,9 @@ def simulate(
     batch = min(settings.batch_size, len(x))
     sim = Simulator(snn, settings.device)
     budget, source = memory.budget(settings.memory_budget, settings.device)
-    if settings.schedule == "step":
-        chunk = 1
-    else:  # on CUDA sized by the budget itself, so a larger --memory-budget folds more steps
-        chunk = sim.auto_chunk(batch, settings.timesteps, (budget, source))
-    chunk = memory.plan_chunk(sim.graph, chunk, batch, budget, source)
+    steps = 1 if settings.schedule == "step" else settings.timesteps
+    # on CUDA sized by the budget itself, so a larger --memory-budget runs more steps at once
+    chunk = memory.plan_chunk(sim.graph, steps, batch, budget, source, device=settings.device)
     num_outputs = int(np.prod(sim.shapes[snn.output]))
     check_labels(y, num_outputs, data_name or "data")
     ann = ops.params_on(to_ann(snn), settings.device)  # no weight uploads per batch on a GPU
@@ -159,7 +158,7 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
                     synops_per_image=float(total.synops.get(node.name, np.zeros(1)).sum()) / n,
                     ann_macs_per_image=float(ann_macs[node.name]),
                     snn_macs_per_image=total.snn_macs.get(node.name, 0.0) / n,
-                    ann_part_macs_per_image=total.readout_macs.get(node.name, 0.0) / n,
+                    ann_part_macs_per_image=total.ann_part_macs.get(node.name, 0.0) / n,
                 )
             )
     synops = sum(r.synops_per_image or 0.0 for r in layers)

@@ -1,0 +1,60 @@
+"""Neuron layers in the engine: membranes over a chunk's steps, updated by the layer's
+neuron kind (``snnconv.neurons``), and the spikes they emit counted."""
+
+from __future__ import annotations
+
+from snnconv.graph import Node
+from snnconv.ops import OpSpec
+from snnconv.simulate.values import Chunk, Value, channel, channels_last, empty
+
+
+def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -> Value:
+    """Integrate and fire over the chunk's steps, in place. The output is spikes (0/1, or
+    -1/0/1 for signed neurons) whose amplitude, the threshold, travels as the value's
+    scale."""
+    arg, steps, t0, state = args[0], chunk.steps, chunk.t0, chunk.state
+    params = sim.params[node.name]
+    theta = channel(params["threshold"], arg.data)
+    current = arg.data if arg.scale is None else arg.data * arg.scale
+    probe = chunk.probes.get(node.name)
+    if probe is not None:
+        probe(current)
+    shape = tuple(arg.data.shape[1:])
+    batch = current.shape[0] if arg.static else current.shape[0] // steps
+    if not arg.static:
+        current = current.view((steps, batch) + shape)
+    # the conv's bias where it was left to this layer, then the layer's own, in that order
+    biases = tuple(channel(b, arg.data) for b in (arg.bias, params.get("bias")) if b is not None)
+    # membranes and spikes in the layout of the current (channels-last after a conv)
+    nhwc = channels_last(arg.data)
+    v = state.get(node.name)
+    if v is None:
+        v = empty((batch,) + shape, nhwc, arg.data)
+        v.copy_((node.attrs["v0"] * theta).expand((batch,) + shape))
+        if "potential" in params:
+            v.add_(channel(params["potential"], arg.data))
+    spikes = empty((steps, batch) + shape, nhwc, v)
+    kind, attrs = sim.kinds[node.name], node.attrs
+    threshold = sim.scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
+    fused = sim.fused and kind.fused is not None
+    if not (fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs)):
+        for b in biases:
+            current = current + b
+        kind.steps(v, current, arg.static, theta, threshold, spikes, attrs, state, node.name)
+    state[node.name] = v
+    events = kind.events(spikes)
+    # The sum over channels comes first and is kept: it is what the layers receiving these
+    # spikes need to count their synops.
+    per_position = events.sum(2)
+    chunk.counts.add("spikes", node.name, t0, per_position.view(steps, batch, -1).sum(2))
+    if node.name in chunk.recorded:
+        chunk.recorded[node.name].append(spikes)
+    flat = spikes.flatten(0, 1)
+    return Value(
+        flat,
+        False,
+        # binary spikes are their own events (the same tensor: what is_spikes checks)
+        events=flat if events is spikes else events.flatten(0, 1),
+        scale=theta,
+        channel_events=per_position.flatten(0, 1),
+    )
