@@ -23,12 +23,16 @@ def _channel_const(ctx: Context, tensor: str, x: str) -> np.ndarray:
     return v
 
 
+#: The ops a following constant add folds into, and the parameter it is added to.
+_SHIFTED_PARAM = {"conv": "bias", "linear": "bias", "affine": "shift"}
+
+
 def _fuse_shift(ctx: Context, x: str, shift: np.ndarray) -> bool:
     """Fold a per-channel constant add into the bias/shift of the node that produced ``x``."""
     p = ctx.producer(x)
-    if p is None or p.op not in ("conv", "linear", "affine") or ctx.uses(x) != 1:
+    key = None if p is None else _SHIFTED_PARAM.get(p.op)
+    if key is None or ctx.uses(x) != 1:
         return False
-    key = "shift" if p.op == "affine" else "bias"
     p.params[key] = (p.params[key] + shift).astype(np.float32)
     ctx.retarget(x, ctx.node.output[0])
     return True
