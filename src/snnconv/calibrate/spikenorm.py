@@ -9,31 +9,43 @@ are large and it needs many steps; snnconv offers it for comparison.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from snnconv.graph import Graph, Node, head, stack_passes, unroll
-from snnconv.simulate.engine import Simulator
+from snnconv.calibrate.thresholds import CalibrationContext, Placement, ThresholdMethod, register
+from snnconv.calibrate.walk import LayerWalk
+from snnconv.graph import Graph, stack_passes, unroll
 
 
-class _PeakCurrent(Simulator):
-    """A simulator that also keeps the largest input current of one neuron layer, per channel
-    (or over the whole layer)."""
+@register
+@dataclass(frozen=True)
+class SpikeNormMethod(ThresholdMethod):
+    name: ClassVar[str] = "spikenorm"
+    progress_unit: ClassVar[str] = "layers"
 
-    def __init__(self, graph: Graph, target: str, per_channel: bool):
-        super().__init__(graph)
-        self.target, self.per_channel = target, per_channel
-        self.peak: torch.Tensor | None = None
+    def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
+        """Nothing to measure on the ANN: each neuron kind's SNN is simulated in the loop."""
+        from snnconv.convert.neurons import to_neurons  # the converter's package imports this
 
-    def _neuron(self, node: Node, arg, steps, t0, state, counts, recorded):
-        if node.name == self.target:
-            current = arg.value(1 if arg.static else steps)  # steps * batch, C, ...
-            peak = current.transpose(0, 1).flatten(1).amax(1)
-            peak = peak if self.per_channel else peak.amax().reshape(1)
-            self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
-        return super()._neuron(node, arg, steps, t0, state, counts, recorded)
+        def place(neuron: str) -> Graph:
+            # placeholders first: spikenorm sets the thresholds in order, simulating the SNN
+            ones = defaultdict(lambda: np.ones(1, np.float32))
+            snn = to_neurons(ann, ones, ctx.reset, ctx.v0, neuron)
+            return spikenorm_thresholds(
+                snn,
+                x[: ctx.calibration_images],
+                ctx.timesteps,
+                per_channel=ctx.per_channel,
+                batch_size=ctx.batch_size,
+                progress=ctx.progress,
+            )
+
+        return place
 
 
 def spikenorm_thresholds(
@@ -54,15 +66,19 @@ def spikenorm_thresholds(
 
 
 def _spikenorm_flat(snn: Graph, x, timesteps, per_channel, batch_size, progress) -> Graph:
-    xt = torch.as_tensor(x)
-    for neuron in [n for n in snn if n.op == "if_neuron"]:
-        # Only the layers before this one matter, and they hold their final thresholds.
-        sim = _PeakCurrent(head(snn, neuron.name), neuron.name, per_channel)
-        for start in range(0, len(xt), batch_size):
-            xb = xt[start : start + batch_size]
-            sim.run(xb, torch.zeros(len(xb), dtype=torch.long), timesteps)
-        peak = sim.peak.numpy().astype(np.float32)
-        # A layer (or channel) that never receives a positive current never fires: 1 will do.
+    walk = LayerWalk(snn, x, timesteps, batch_size)
+    for neuron in walk.layers():
+        # only the layers before this one matter, and they hold their final thresholds
+        peaks: list[torch.Tensor] = []
+
+        def keep_peak(current: torch.Tensor, peaks: list = peaks) -> None:
+            peak = current.transpose(0, 1).flatten(1).amax(1)  # per channel
+            peaks.append(peak if per_channel else peak.amax().reshape(1))
+
+        for _ in walk.run_layer(neuron, probe=keep_peak):
+            pass
+        peak = torch.stack(peaks).amax(0).numpy().astype(np.float32)
+        # a layer (or channel) that never receives a positive current never fires: 1 will do
         theta = np.where(peak > 0, peak, np.float32(1.0))
         clip_max = neuron.attrs.get("clip_max")
         if clip_max is not None:

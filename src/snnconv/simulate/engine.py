@@ -26,7 +26,7 @@ analog values.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -133,6 +133,19 @@ class Counts:
 
 
 _PER_IMAGE = {"spikes": "image_spikes", "synops": "image_synops", "snn_macs": "image_macs"}
+
+
+@dataclass
+class Cut:
+    """What crosses into node ``at`` from the nodes before it, for one batch: per chunk of
+    ``chunk`` steps, the outputs of the earlier nodes (and the input) that ``at`` or a later
+    node reads (a residual net's skip path among them). ``Simulator.run_span`` leaves one
+    and starts from one (calibration hook, calib-search)."""
+
+    at: str
+    chunk: int
+    batch: int
+    values: list[dict[str, _Value]] = field(default_factory=list)
 
 
 class _Value:
@@ -333,6 +346,7 @@ class Simulator:
         record: Collection[str] = (),
         per_image: bool = False,
         exit_when_stable: int | None = None,
+        probes: Mapping[str, Callable[[torch.Tensor], None]] | None = None,
     ) -> tuple[Counts, dict[str, torch.Tensor]]:
         """Simulate one batch for ``timesteps`` steps, ``chunk`` steps at a time (default all).
 
@@ -344,6 +358,10 @@ class Simulator:
         time-major (T*B, ...) tensors (for tests and calibration; costs memory). Recording
         ``OUTPUT`` gives, at each step t, the output accumulated so far divided by t (or the
         ANN part's read-out in a hybrid net): what the SNN estimates the ANN's output to be.
+
+        ``probes`` maps neuron layers to functions called once per chunk with the input
+        current the layer integrates (spike amplitudes and biases applied): (B, ...) where it
+        is static, else (steps*B, ...). Calibration reads currents through it.
         """
         if encoding not in ENCODINGS:
             raise ValueError(f"unknown encoding {encoding!r}")
@@ -370,7 +388,7 @@ class Simulator:
                 draws = [poisson_step(x_all, generator) for _ in range(steps)]
                 spikes = torch.cat(draws if len(x) == len(x_all) else [d[running] for d in draws])
                 inp = _Value(spikes, static=False, events=spikes.abs())
-            out = self._run_chunk(inp, steps, t0, state, static_cache, counts, recorded)
+            out = self._run_chunk(inp, steps, t0, state, static_cache, counts, recorded, probes)
             predictions = self._read_out(out, steps, t0, state, recorded)
             if exit_when_stable is None:
                 counts.commit()
@@ -419,16 +437,72 @@ class Simulator:
         counts.stop[images[done.cpu().numpy()]] = stop[done].cpu().numpy()
         return done
 
-    def _run_chunk(self, inp, steps, t0, state, static_cache, counts, recorded) -> _Value:
-        values: dict[str, _Value] = {self.graph.input_name: inp}
-        for i, node in enumerate(self.graph.nodes):
+    # -- calibration hook (calib-search; to port to the split engine): runs over a span of
+    # the nodes, from the values that cross into its first node, so that a layer-by-layer
+    # calibration re-runs only the layers its change affects.
+
+    @torch.no_grad()
+    def run_span(
+        self,
+        start: torch.Tensor | Cut,
+        timesteps: int,
+        stop: str | None = None,
+        *,
+        record: Collection[str] = (),
+        probes: Mapping[str, Callable[[torch.Tensor], None]] | None = None,
+    ) -> tuple[Cut | None, dict[str, torch.Tensor]]:
+        """Simulate one batch (direct encoding, no counts kept) from ``start``, a batch of
+        images or a ``Cut`` an earlier span left, up to node ``stop`` (excluded; None: the
+        whole net, read out). Returns the cut before ``stop`` (None when run to the end) and
+        what ``record`` and ``probes`` ask for, as ``run`` does. Given the same chunk (a cut
+        keeps its own), a run in spans computes exactly what one ``run`` does."""
+        names = [n.name for n in self.graph.nodes]
+        first = 0 if not isinstance(start, Cut) else names.index(start.at)
+        last = None if stop is None else names.index(stop)
+        if isinstance(start, Cut):
+            chunk, batch = start.chunk, start.batch
+        else:
+            x = start.to(self.device, torch.float32)
+            chunk, batch = self.auto_chunk(len(x), timesteps), len(x)
+        state: dict[str, torch.Tensor] = {}
+        static_cache: dict[str, _Value] = {}
+        counts = Counts(timesteps, images=batch)
+        recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
+        cut = None if stop is None else Cut(stop, chunk, batch)
+        for c, t0 in enumerate(range(0, timesteps, chunk)):
+            steps = min(chunk, timesteps - t0)
+            if isinstance(start, Cut):
+                given = start.values[c]
+            else:
+                given = {self.graph.input_name: _Value(x, static=True)}
+            out = self._run_chunk(
+                None, steps, t0, state, static_cache, counts, recorded, probes, (first, last, given)
+            )
+            counts._pending.clear()
+            if cut is not None:
+                cut.values.append(out)
+            else:
+                self._read_out(out, steps, t0, state, recorded)
+        return cut, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
+
+    def _run_chunk(
+        self, inp, steps, t0, state, static_cache, counts, recorded, probes=None, span=None
+    ) -> _Value:
+        """One chunk over every node; over a ``span`` (first node, stop node or None, the
+        values crossing into the first), returns the values crossing into the stop node."""
+        first, last, given = span or (0, None, {self.graph.input_name: inp})
+        values: dict[str, _Value] = dict(given)
+        for i, node in enumerate(self.graph.nodes[first:last], first):
             args = [values[n] for n in node.inputs]
             if all(a.static for a in args) and node.op not in _STATEFUL:
                 if node.name not in static_cache:
                     static_cache[node.name] = self._static(node, args, counts)
                 values[node.name] = static_cache[node.name]
             elif node.op == "if_neuron":
-                values[node.name] = self._neuron(node, args[0], steps, t0, state, counts, recorded)
+                probe = None if probes is None else probes.get(node.name)
+                values[node.name] = self._neuron(
+                    node, args[0], steps, t0, state, counts, recorded, probe
+                )
             elif node.op == "maxpool_gate":
                 values[node.name] = self._gate(node, args[0], steps, t0, state)
             elif node.op == "hybrid_boundary":
@@ -440,7 +514,7 @@ class Simulator:
             for name in node.inputs:
                 if self._last_use.get(name) == i and name != self.graph.output:
                     values.pop(name, None)
-        return values[self.graph.output]
+        return values if last is not None else values[self.graph.output]
 
     # -- stateless ops -------------------------------------------------------------------
 
@@ -558,7 +632,7 @@ class Simulator:
     # -- stateful ops --------------------------------------------------------------------
 
     def _neuron(
-        self, node: Node, arg: _Value, steps: int, t0: int, state, counts, recorded
+        self, node: Node, arg: _Value, steps: int, t0: int, state, counts, recorded, probe=None
     ) -> _Value:
         """Integrate and fire over the chunk's steps, in place. The output is spikes (0/1, or
         -1/0/1 for signed neurons) whose amplitude, the threshold, travels as the value's
@@ -567,14 +641,16 @@ class Simulator:
         current = arg.data if arg.scale is None else arg.data * arg.scale
         shape = tuple(arg.data.shape[1:])
         batch = current.shape[0] if arg.static else current.shape[0] // steps
-        if not arg.static:
-            current = current.view((steps, batch) + shape)
         # the conv's bias where it was left to this layer, then the layer's own, in that order
         biases = tuple(
             _channel(b, arg.data)
             for b in (arg.bias, self._params[node.name].get("bias"))
             if b is not None
         )
+        if probe is not None:  # calibration hook (calib-search): the current, biases included
+            probe(sum(biases, current) if biases else current)
+        if not arg.static:
+            current = current.view((steps, batch) + shape)
         # membranes and spikes in the layout of the current (channels-last after a conv)
         nhwc = _channels_last(arg.data)
         v = state.get(node.name)
