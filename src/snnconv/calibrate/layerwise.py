@@ -79,7 +79,7 @@ def _calibrate_flat(snn: Graph, ann, x, timesteps, corrections, batch_size, prog
 def _snn_mean(walk: LayerWalk, neuron: Node, theta_c) -> torch.Tensor:
     """Per-channel mean of the neuron layer's rate x threshold over the walk's T steps."""
     total = 0
-    for spikes, size in zip(walk.run_layer(neuron), walk.sizes, strict=True):
+    for spikes, size in zip(walk.run_through(neuron), walk.sizes, strict=True):
         total = total + _channel_mean(spikes * theta_c) * size
     return total / sum(walk.sizes)
 

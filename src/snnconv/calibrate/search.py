@@ -33,6 +33,10 @@ FINE = 2**0.25
 MIN_SCALE, MAX_SCALE = 1 / 8, 8.0
 #: Calibration images simulated per candidate: 256 gave no better choices on Fashion-MNIST.
 SEARCH_IMAGES = 128
+#: The defaults of ``search_thresholds``' savings that change its choices (measured in
+#: bench/search_savings.py; off: the choices of the full search).
+EARLY_STOP = False
+WINDOW: int | None = None
 
 
 def search_thresholds(
@@ -44,7 +48,8 @@ def search_thresholds(
     batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
     target: torch.Tensor | None = None,
-    early_stop: bool = False,
+    early_stop: bool | None = None,
+    window: int | None = None,
 ) -> tuple[Graph, dict[str, float]]:
     """Return ``snn`` with searched thresholds, and the scale chosen for each neuron layer.
 
@@ -52,12 +57,18 @@ def search_thresholds(
     searched as their own layers (``name#r``), like the bias calibration does. ``target``:
     the ANN's output on ``x``, where the caller has it already. ``early_stop``: fewer
     candidates (see COARSE), a different choice where the error has more than one dip.
+    ``window`` W: judge a layer's candidates by the error of the neuron layer W layers on
+    (its rate x threshold against the ANN's activation, clipped there), or of the output
+    where that is nearer, so that a candidate simulates at most W + 1 layers. Both default
+    to EARLY_STOP and WINDOW.
     """
+    early_stop = EARLY_STOP if early_stop is None else early_stop
+    window = WINDOW if window is None else window
     flat = unroll(snn)
     if target is None:
         target = ann_forward(ann, torch.as_tensor(x))[0].flatten(1)
     searched, scales = _search_flat(
-        flat.copy(), unroll(ann), x, target, timesteps, batch_size, progress, early_stop
+        flat.copy(), unroll(ann), x, target, timesteps, batch_size, progress, early_stop, window
     )
     return (stack_passes(snn, searched) if flat is not snn else searched), scales
 
@@ -70,20 +81,44 @@ def output_error(
     return LayerWalk(snn, x, timesteps, batch_size).output_error(target)
 
 
-def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progress, early_stop):
+def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progress, early, window):
     walk = LayerWalk(snn, x, timesteps, batch_size)
+    neurons = [n for n in snn if n.op == "if_neuron"]
+    acts = {}
+    if window:
+        acts = ann_forward(ann, torch.as_tensor(x), keep=[n.name for n in neurons])[1]
+    judge = None  # the neuron layer whose error is judged; None: the output
 
     def error() -> float:
-        return walk.output_error(target)
+        if judge is None:
+            return walk.output_error(target)
+        return _layer_error(walk, judge, acts[judge.name], timesteps)
 
     scales: dict[str, float] = {}
     best_error = error()
-    for neuron in walk.layers():
+    for k, neuron in enumerate(walk.layers()):
         cap = ann.node(neuron.name).attrs.get("max")  # a bounded ReLU clips the ANN there
-        scales[neuron.name], best_error = _search_layer(neuron, cap, best_error, error, early_stop)
+        if window:
+            judge = neurons[k + window] if k + window < len(neurons) else None
+            best_error = error()  # the judge moved on
+        scales[neuron.name], best_error = _search_layer(neuron, cap, best_error, error, early)
         if progress:
             progress(1)
     return snn, scales
+
+
+def _layer_error(walk: LayerWalk, neuron, act: torch.Tensor, timesteps: int) -> float:
+    """Mean squared error between a neuron layer's rate x threshold over T steps and the
+    ANN's activation there, clipped to what the layer can emit (0..threshold)."""
+    theta = torch.as_tensor(neuron.params["threshold"])
+    theta_c = theta.reshape((1, -1) + (1,) * (act.dim() - 2))
+    expected = act.clamp(min=0).minimum(theta_c)
+    total, start = 0.0, 0
+    for spikes, size in zip(walk.run_through(neuron), walk.sizes, strict=True):
+        rate = spikes.view((timesteps, size) + tuple(spikes.shape[1:])).mean(0) * theta_c
+        total += float(((rate - expected[start : start + size]) ** 2).sum())
+        start += size
+    return total / expected.numel()
 
 
 def _search_layer(

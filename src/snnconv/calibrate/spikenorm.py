@@ -75,7 +75,7 @@ def _spikenorm_flat(snn: Graph, x, timesteps, per_channel, batch_size, progress)
             peak = current.transpose(0, 1).flatten(1).amax(1)  # per channel
             peaks.append(peak if per_channel else peak.amax().reshape(1))
 
-        for _ in walk.run_layer(neuron, probe=keep_peak):
+        for _ in walk.run_through(neuron, probe=keep_peak):
             pass
         peak = torch.stack(peaks).amax(0).numpy().astype(np.float32)
         # a layer (or channel) that never receives a positive current never fires: 1 will do

@@ -56,11 +56,12 @@ class LayerWalk:
         sim = _simulator(self.snn)
         self._starts = [sim.run_span(s, self.timesteps, stop=name)[0] for s in self._starts]
 
-    def run_layer(
+    def run_through(
         self, neuron: Node, probe: Callable[[torch.Tensor], None] | None = None
     ) -> Iterator[torch.Tensor]:
-        """Simulate the layer the walk stands before, alone: its spikes, batch after batch
-        (T*B, ...); ``probe`` is given its input current (see ``Simulator.run``'s ``probes``)."""
+        """Simulate from where the walk stands up to neuron layer ``neuron`` (the next one,
+        or a later one): its spikes, batch after batch (T*B, ...); ``probe`` is given its
+        input current (see ``Simulator.run``'s ``probes``)."""
         end = self._names.index(neuron.name) + 1
         stop = self._names[end] if end < len(self._names) else None
         sim = _simulator(self.snn)
