@@ -4,8 +4,9 @@ For each model and T it converts with the defaults (``ConversionSettings(target_
 neuron auto, mse, search+bias) under each variant of the search, then simulates the first
 test images at T. Variants: ``full`` (every candidate, judged at the output: the defaults),
 ``early`` (early stop), ``window:W`` (candidates judged W neuron layers on) and combinations
-``early+window:W``. Prints JSON: per model, T and variant, the conversion time per stage, the
-SNN's accuracy, the chosen scales and the neuron kind.
+``early+window:W``. Prints JSON: per model, T and variant, the conversion time per stage (wall;
+and the total's CPU time, which a busy machine distorts less), a digest of the SNN's
+parameters, the SNN's accuracy, the chosen scales and the neuron kind.
 
 Usage: ``python bench/search_savings.py [--models vgg,resnet] [--timesteps 8,16]
 [--variants full,early,window:2] [--calib-limit 1000] [--test-limit 1000]``
@@ -14,11 +15,13 @@ Usage: ``python bench/search_savings.py [--models vgg,resnet] [--timesteps 8,16]
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -26,7 +29,19 @@ from accuracy import model_and_data  # noqa: E402
 
 from snnconv.calibrate import search  # noqa: E402
 from snnconv.convert import ConversionSettings, convert  # noqa: E402
+from snnconv.graph import all_nodes  # noqa: E402
 from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
+
+
+def params_digest(snn) -> str:
+    """One SHA-256 over every parameter of the SNN (BackRes bodies too): equal digests, the
+    same SNN."""
+    h = hashlib.sha256()
+    for node in all_nodes(snn.nodes):
+        for key, value in sorted(node.params.items()):
+            h.update(f"{node.name}/{key}".encode())
+            h.update(np.ascontiguousarray(np.asarray(value, np.float32)).tobytes())
+    return h.hexdigest()[:16]
 
 
 def set_variant(variant: str) -> None:
@@ -55,16 +70,18 @@ def main() -> None:
         for t in map(int, args.timesteps.split(",")):
             for variant in args.variants.split(","):
                 set_variant(variant)
-                start = time.perf_counter()
+                start, cpu = time.perf_counter(), time.process_time()
                 snn = convert(ann, train.x, ConversionSettings(target_timesteps=t))
-                seconds = time.perf_counter() - start
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
                 r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
                 row = {
                     "model": name,
                     "timesteps": t,
                     "variant": variant,
                     "convert_seconds": round(seconds, 2),
-                    "stage_seconds": json.loads(snn.metadata["snnconv.stage_seconds"]),
+                    "convert_cpu_seconds": round(cpu, 2),
+                    "stage_seconds": json.loads(snn.metadata.get("snnconv.stage_seconds", "{}")),
+                    "params_sha256": params_digest(snn),
                     "snn_accuracy": r.snn_accuracy,
                     "ann_accuracy": r.ann_accuracy,
                     "neuron": json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"],
