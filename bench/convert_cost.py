@@ -105,14 +105,21 @@ def graph_and_data(name: str, calib_images: int):
     return load_onnx(buf.getvalue()), x
 
 
-def one(name: str, timesteps: int, calib_images: int) -> dict:
+def one(name: str, timesteps: int, calib_images: int, savings: list[str]) -> dict:
     """Convert one model in this process; what it cost."""
     import torch
 
     torch.set_num_threads(1)
     sys.path.insert(0, str(HERE))
+    from snnconv.calibrate import search
     from snnconv.convert import ConversionSettings, convert
     from snnconv.graph import unroll
+
+    for saving in savings:  # the search's savings that change its choices
+        if saving == "early":
+            search.EARLY_STOP = True
+        else:
+            search.WINDOW = int(saving.removeprefix("window:"))
 
     graph, x = graph_and_data(name, calib_images)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -125,6 +132,7 @@ def one(name: str, timesteps: int, calib_images: int) -> dict:
         "model": name,
         "timesteps": timesteps,
         "calibration_images": len(x),
+        "search_savings": savings,
         "neuron_layers": sum(n.op == "if_neuron" for n in flat),
         "weighted_layers": sum(n.op in ("conv", "linear") for n in flat),
         "convert_seconds": round(wall, 2),
@@ -198,23 +206,31 @@ def main() -> None:
     p.add_argument("--calib-images", type=int, default=256)
     p.add_argument("--before-src", help="also convert with the snnconv sources in this dir")
     p.add_argument("--spikingjelly-python", help="an interpreter with SpikingJelly")
+    p.add_argument(
+        "--search-savings",
+        default="",
+        help="early and/or window:W joined by + (see bench/search_savings.py); default none",
+    )
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--one-spikingjelly", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.timesteps, args.calib_images)))
+        savings = [s for s in args.search_savings.split("+") if s]
+        print(json.dumps(one(args.one, args.timesteps, args.calib_images, savings)))
         return
     if args.one_spikingjelly:
         print(json.dumps(one_spikingjelly(args.one_spikingjelly, args.calib_images)))
         return
     models = args.models.split(",") + (LARGE_MODELS.split(",") if args.large else [])
     common = ["--timesteps", str(args.timesteps), "--calib-images", str(args.calib_images)]
+    plain = list(common)  # the sources before and SpikingJelly have no search savings
+    common += ["--search-savings", args.search_savings]
     rows = []
     for name in models:
         row = _subprocess(sys.executable, os.environ.get("PYTHONPATH"), ["--one", name, *common])
         row.setdefault("model", name)
         if args.before_src:
-            before = _subprocess(sys.executable, args.before_src, ["--one", name, *common])
+            before = _subprocess(sys.executable, args.before_src, ["--one", name, *plain])
             row["before"] = {
                 k: before.get(k)
                 for k in ("convert_seconds", "convert_cpu_seconds", "peak_rss_mib", "error")
@@ -225,8 +241,8 @@ def main() -> None:
                 _subprocess(
                     args.spikingjelly_python,
                     os.environ.get("PYTHONPATH"),
-                    ["--one-spikingjelly", name, *common],
-                )  # fmt: skip
+                    ["--one-spikingjelly", name, *plain],
+                )
             )
         else:
             row["spikingjelly"] = "not installed (give --spikingjelly-python)"
