@@ -26,9 +26,9 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from snnconv.graph import Graph, Node, head, stack_passes, unroll
+from snnconv.calibrate.walk import LayerWalk
+from snnconv.graph import Graph, Node, stack_passes, unroll
 from snnconv.ops import ann_forward
-from snnconv.simulate.engine import Simulator
 
 
 def _channel_mean(a: torch.Tensor) -> torch.Tensor:
@@ -46,50 +46,54 @@ def calibrate_layers(
     *,
     batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
+    activations: dict[str, torch.Tensor] | None = None,
 ) -> Graph:
     """Return ``snn`` with each neuron layer corrected, layer by layer, at ``timesteps`` steps:
-    ``corrections`` holds ``"bias"`` and/or ``"potential"`` (see the module docstring)."""
+    ``corrections`` holds ``"bias"`` and/or ``"potential"`` (see the module docstring).
+    ``activations``: the unrolled ANN's activations on ``x`` by neuron name, where the caller
+    has them already."""
     flat = unroll(snn)
+    args = (unroll(ann), x, timesteps, corrections, batch_size, progress, activations)
     if flat is not snn:
-        flat = _calibrate_flat(
-            flat.copy(), unroll(ann), x, timesteps, corrections, batch_size, progress
-        )
-        return stack_passes(snn, flat)
-    return _calibrate_flat(snn.copy(), ann, x, timesteps, corrections, batch_size, progress)
+        return stack_passes(snn, _calibrate_flat(flat.copy(), *args))
+    return _calibrate_flat(snn.copy(), *args)
 
 
-def _calibrate_flat(snn: Graph, ann, x, timesteps, corrections, batch_size, progress) -> Graph:
-    xt = torch.as_tensor(x)
-    neurons = [n for n in snn if n.op == "if_neuron"]
-    _, ann_acts = ann_forward(ann, xt, keep=[n.name for n in neurons])
-    for neuron in neurons:
+def _calibrate_flat(snn: Graph, ann, x, timesteps, corrections, batch_size, progress, acts):
+    names = [n.name for n in snn if n.op == "if_neuron"]
+    if acts is None:
+        _, acts = ann_forward(ann, torch.as_tensor(x), keep=names)
+    walk = LayerWalk(snn, x, timesteps, batch_size)
+    for neuron in walk.layers():
         theta = torch.as_tensor(neuron.params["threshold"])
-        theta_c = theta.reshape((1, -1) + (1,) * (ann_acts[neuron.name].dim() - 2))
-        target = _channel_mean(ann_acts[neuron.name].clamp(min=0).minimum(theta_c))
+        theta_c = theta.reshape((1, -1) + (1,) * (acts[neuron.name].dim() - 2))
+        target = _channel_mean(acts[neuron.name].clamp(min=0).minimum(theta_c))
         for kind in corrections:
-            mean = _snn_mean(head(snn, neuron.name), neuron, theta_c, xt, timesteps, batch_size)
-            gap = target - mean
-            _correct(neuron, kind, gap.numpy().astype(np.float32), timesteps)
+            gap = target - _snn_mean(walk, neuron, theta_c)
+            CORRECTIONS[kind](neuron, gap.numpy().astype(np.float32), timesteps)
         if progress:
             progress(1)
     return snn
 
 
-def _snn_mean(part: Graph, neuron: Node, theta_c, xt, timesteps, batch_size) -> torch.Tensor:
-    """Per-channel mean of the neuron layer's rate x threshold over ``timesteps`` steps."""
-    sim = Simulator(part)
+def _snn_mean(walk: LayerWalk, neuron: Node, theta_c) -> torch.Tensor:
+    """Per-channel mean of the neuron layer's rate x threshold over the walk's T steps."""
     total = 0
-    for start in range(0, len(xt), batch_size):
-        xb = xt[start : start + batch_size]
-        _, spikes = sim.run(
-            xb, torch.zeros(len(xb), dtype=torch.long), timesteps, record=[neuron.name]
-        )
-        total = total + _channel_mean(spikes[neuron.name] * theta_c) * len(xb)
-    return total / len(xt)
+    for spikes, size in zip(walk.run_through(neuron), walk.sizes, strict=True):
+        total = total + _channel_mean(spikes * theta_c) * size
+    return total / sum(walk.sizes)
 
 
-def _correct(neuron: Node, kind: str, gap: np.ndarray, timesteps: int) -> None:
-    if kind == "bias":
-        neuron.params["bias"] = neuron.params.get("bias", 0) + gap
-    else:
-        neuron.params["potential"] = neuron.params.get("potential", 0) + gap * np.float32(timesteps)
+def _bias(neuron: Node, gap: np.ndarray, timesteps: int) -> None:
+    neuron.params["bias"] = neuron.params.get("bias", 0) + gap
+
+
+def _potential(neuron: Node, gap: np.ndarray, timesteps: int) -> None:
+    neuron.params["potential"] = neuron.params.get("potential", 0) + gap * np.float32(timesteps)
+
+
+#: How each correction moves a layer's neurons by the per-channel gap it measured.
+CORRECTIONS: dict[str, Callable[[Node, np.ndarray, int], None]] = {
+    "bias": _bias,
+    "potential": _potential,
+}

@@ -9,27 +9,41 @@ are large and it needs many steps; snnconv offers it for comparison.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from snnconv.graph import Graph, head, stack_passes, unroll
-from snnconv.simulate.engine import Simulator
+from snnconv.calibrate.thresholds import CalibrationContext, Placement, ThresholdMethod, register
+from snnconv.calibrate.walk import LayerWalk
+from snnconv.graph import Graph, stack_passes, unroll
 
 
-class _PeakCurrent:
-    """The largest input current of one neuron layer, per channel (or over the whole
-    layer): a probe for ``Simulator.run``."""
+@register
+@dataclass(frozen=True)
+class SpikeNormMethod(ThresholdMethod):
+    name: ClassVar[str] = "spikenorm"
+    progress_unit: ClassVar[str] = "layers"
 
-    def __init__(self, per_channel: bool):
-        self.per_channel = per_channel
-        self.peak: torch.Tensor | None = None
+    def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
+        """Nothing to measure on the ANN: each neuron kind's SNN is simulated in the loop."""
+        def place(neuron: str) -> Graph:
+            # placeholders first: spikenorm sets the thresholds in order, simulating the SNN
+            ones = defaultdict(lambda: np.ones(1, np.float32))
+            snn = ctx.to_neurons(ann, ones, ctx.reset, ctx.v0, neuron)
+            return spikenorm_thresholds(
+                snn,
+                x[: ctx.calibration_images],
+                ctx.timesteps,
+                per_channel=ctx.per_channel,
+                batch_size=ctx.batch_size,
+                progress=ctx.progress,
+            )
 
-    def __call__(self, current: torch.Tensor) -> None:
-        peak = current.transpose(0, 1).flatten(1).amax(1)
-        peak = peak if self.per_channel else peak.amax().reshape(1)
-        self.peak = peak if self.peak is None else torch.maximum(self.peak, peak)
+        return place
 
 
 def spikenorm_thresholds(
@@ -50,17 +64,19 @@ def spikenorm_thresholds(
 
 
 def _spikenorm_flat(snn: Graph, x, timesteps, per_channel, batch_size, progress) -> Graph:
-    xt = torch.as_tensor(x)
-    for neuron in [n for n in snn if n.op == "if_neuron"]:
-        # Only the layers before this one matter, and they hold their final thresholds.
-        sim, probe = Simulator(head(snn, neuron.name)), _PeakCurrent(per_channel)
-        for start in range(0, len(xt), batch_size):
-            xb = xt[start : start + batch_size]
-            sim.run(
-                xb, torch.zeros(len(xb), dtype=torch.long), timesteps, probes={neuron.name: probe}
-            )
-        peak = probe.peak.numpy().astype(np.float32)
-        # A layer (or channel) that never receives a positive current never fires: 1 will do.
+    walk = LayerWalk(snn, x, timesteps, batch_size)
+    for neuron in walk.layers():
+        # only the layers before this one matter, and they hold their final thresholds
+        peaks: list[torch.Tensor] = []
+
+        def keep_peak(current: torch.Tensor, peaks: list = peaks) -> None:
+            peak = current.transpose(0, 1).flatten(1).amax(1)  # per channel
+            peaks.append(peak if per_channel else peak.amax().reshape(1))
+
+        for _ in walk.run_through(neuron, probe=keep_peak):
+            pass
+        peak = torch.stack(peaks).amax(0).numpy().astype(np.float32)
+        # a layer (or channel) that never receives a positive current never fires: 1 will do
         theta = np.where(peak > 0, peak, np.float32(1.0))
         clip_max = neuron.attrs.get("clip_max")
         if clip_max is not None:

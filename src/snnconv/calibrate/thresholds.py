@@ -1,52 +1,157 @@
-"""Threshold methods: from a layer's activation sample to its firing threshold(s).
+"""Threshold methods: how each neuron layer's firing threshold is set, one class per method.
 
 ``max`` (Diehl 2015), ``percentile:P`` (Rueckauer 2017) and ``mse`` (Li 2021: the threshold
-that minimises the error between an activation and its rate after T steps) come from the
-ANN's activations; ``spikenorm`` (Sengupta 2019) needs the SNN itself and lives in
-``spikenorm.py``.
+that minimises the error between an activation and its rate after T steps) are statistics of
+the ANN's activations (``ObservedMethod``: the samples ``observe_thresholds`` collects);
+``spikenorm`` (Sengupta 2019) needs the SNN itself and registers from ``spikenorm.py``.
+
+Every method is one class registered under its name in ``METHODS``; ``parse_method`` reads a
+``--threshold`` string through that registry. A method's ``fit`` calibrates once on the ANN
+and returns a ``Placement``: what turns the ANN into an SNN for one neuron kind, so that
+``--neuron auto`` calibrates once for every kind it tries.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar, Protocol
 
 import numpy as np
 
+from snnconv.calibrate.observe import observe_thresholds
 from snnconv.errors import InputError
+from snnconv.graph import Graph
 
-METHODS = ("max", "percentile", "mse", "spikenorm")
+METHODS: dict[str, type[ThresholdMethod]] = {}
+
+
+def register(cls: type[ThresholdMethod]) -> type[ThresholdMethod]:
+    """Class decorator: make a threshold method available under ``cls.name``."""
+    METHODS[cls.name] = cls
+    return cls
+
+
+@dataclass(frozen=True)
+class CalibrationContext:
+    """What a method may need besides the ANN and the images (from ``ConversionSettings``)."""
+
+    per_channel: bool = False
+    timesteps: int = 32
+    v0: float = 0.5
+    reset: str = "subtract"
+    calibration_images: int = 512
+    batch_size: int = 128
+    seed: int = 0
+    progress: Callable[[int], None] | None = None
+    #: ``to_neurons(ann, thresholds, reset, v0, neuron)``: how the converter places neurons
+    #: (``snnconv.convert.neurons.to_neurons``); handed in, since the converter calls this
+    to_neurons: Callable[..., Graph] | None = None
+
+
+class Placement(Protocol):
+    def __call__(self, neuron: str) -> Graph:
+        """The SNN with neurons of kind ``neuron`` (one of ``convert.neurons.NEURONS``)."""
 
 
 @dataclass(frozen=True)
 class ThresholdMethod:
-    name: str
-    percentile: float = 99.99
+    """A threshold method. Subclasses set ``name`` and register; ``parse`` reads the text
+    after ``name:`` (none by default)."""
+
+    name: ClassVar[str]
+    usage: ClassVar[str] = ""  # how to write it, where it takes an argument
+    #: the progress unit ``fit`` reports in: "images" observed, or "layers" set
+    progress_unit: ClassVar[str] = "images"
+
+    @classmethod
+    def parse(cls, arg: str, text: str) -> ThresholdMethod:
+        if arg:
+            raise InputError(f"threshold method {cls.name!r} takes no argument (got {text!r})")
+        return cls()
 
     def __str__(self) -> str:
-        return f"percentile:{self.percentile:g}" if self.name == "percentile" else self.name
+        return self.name
+
+    def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class ObservedMethod(ThresholdMethod):
+    """A method that picks each threshold from a sample of the ANN's activations."""
+
+    def choose(self, values: np.ndarray, maximum: float, timesteps: int, v0: float) -> float:
+        """One threshold from the positive ``values`` sampled (``maximum`` > 0 their max)."""
+        raise NotImplementedError
+
+    def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
+        thresholds = observe_thresholds(
+            ann,
+            x,
+            self,
+            per_channel=ctx.per_channel,
+            timesteps=ctx.timesteps,
+            v0=ctx.v0,
+            batch_size=ctx.batch_size,
+            seed=ctx.seed,
+            progress=ctx.progress,
+        )
+        return lambda neuron: ctx.to_neurons(ann, thresholds, ctx.reset, ctx.v0, neuron)
+
+
+@register
+@dataclass(frozen=True)
+class MaxMethod(ObservedMethod):
+    name: ClassVar[str] = "max"
+
+    def choose(self, values, maximum, timesteps, v0) -> float:
+        return float(maximum)
+
+
+@register
+@dataclass(frozen=True)
+class PercentileMethod(ObservedMethod):
+    name: ClassVar[str] = "percentile"
+    usage: ClassVar[str] = "percentile:P (e.g. percentile:99.99)"
+    percentile: float = 99.99
+
+    @classmethod
+    def parse(cls, arg: str, text: str) -> ThresholdMethod:
+        if not arg:
+            return cls()
+        try:
+            p = float(arg)
+        except ValueError:
+            p = -1.0
+        if not 0 < p <= 100:
+            raise InputError(f"percentile must be a number in (0, 100], got {arg!r} in {text!r}")
+        return cls(p)
+
+    def __str__(self) -> str:
+        return f"percentile:{self.percentile:g}"
+
+    def choose(self, values, maximum, timesteps, v0) -> float:
+        return float(np.percentile(values, self.percentile))
+
+
+@register
+@dataclass(frozen=True)
+class MseMethod(ObservedMethod):
+    name: ClassVar[str] = "mse"
+
+    def choose(self, values, maximum, timesteps, v0) -> float:
+        return mse_threshold(values, float(maximum), timesteps, v0)
 
 
 def parse_method(text: str) -> ThresholdMethod:
-    """Parse ``max``, ``mse``, ``spikenorm``, ``percentile`` or ``percentile:P`` (0 < P <= 100)."""
+    """Parse a ``--threshold`` value: a registered name, with ``:ARG`` where it takes one
+    (``max``, ``mse``, ``spikenorm``, ``percentile`` or ``percentile:P``, 0 < P <= 100)."""
     name, _, arg = text.partition(":")
     if name not in METHODS:
-        raise InputError(
-            f"unknown threshold method {text!r}: "
-            "use max, percentile:P (e.g. percentile:99.99), mse or spikenorm"
-        )
-    if name != "percentile":
-        if arg:
-            raise InputError(f"threshold method {name!r} takes no argument (got {text!r})")
-        return ThresholdMethod(name)
-    if not arg:
-        return ThresholdMethod(name)
-    try:
-        p = float(arg)
-    except ValueError:
-        p = -1.0
-    if not 0 < p <= 100:
-        raise InputError(f"percentile must be a number in (0, 100], got {arg!r} in {text!r}")
-    return ThresholdMethod(name, p)
+        *first, last = [m.usage or m.name for m in METHODS.values()]
+        raise InputError(f"unknown threshold method {text!r}: use {', '.join(first)} or {last}")
+    return METHODS[name].parse(arg, text)
 
 
 def rate_quantise(a: np.ndarray, threshold: float, timesteps: int, v0: float) -> np.ndarray:
@@ -63,18 +168,3 @@ def mse_threshold(values: np.ndarray, maximum: float, timesteps: int, v0: float)
     candidates = maximum * np.linspace(0.05, 1.0, 96)
     errors = [np.mean((values - rate_quantise(values, c, timesteps, v0)) ** 2) for c in candidates]
     return float(candidates[int(np.argmin(errors))])
-
-
-def choose_threshold(
-    values: np.ndarray, maximum: float, method: ThresholdMethod, timesteps: int, v0: float
-) -> float:
-    """One threshold from one sample; a layer that never fired gets the threshold 1."""
-    if maximum <= 0 or values.size == 0:
-        return 1.0
-    if method.name == "max":
-        return float(maximum)
-    if method.name == "percentile":
-        return float(np.percentile(values, method.percentile))
-    if method.name == "spikenorm":
-        raise ValueError("spikenorm thresholds come from the SNN: use calibrate.spikenorm")
-    return mse_threshold(values, float(maximum), timesteps, v0)

@@ -183,6 +183,11 @@ def convert_cmd(
             f"T = {settings.target_timesteps} "
             + ", ".join(f"{k} {e:.4g}" for k, e in choice["output_error"].items())
         )
+    if "snnconv.stage_seconds" in snn.metadata:
+        stages = json.loads(snn.metadata["snnconv.stage_seconds"])
+        console.print(
+            "conversion time per stage: " + ", ".join(f"{k} {v:.1f} s" for k, v in stages.items())
+        )
     if "snnconv.threshold_scales" in snn.metadata:
         scales = json.loads(snn.metadata["snnconv.threshold_scales"])
         console.print(

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 
 from snnconv import neurons
 
-# layerwise, search and spikenorm as modules, not names: they import the simulator, whose
-# package imports this one.
-from snnconv.calibrate import calibrate, layerwise, parse_method, search, spikenorm
+# steps and search as modules, not names: they import the simulator, whose package imports
+# this one.
+from snnconv.calibrate import parse_method, search, steps
+from snnconv.calibrate.steps import parse_layerwise
+from snnconv.calibrate.thresholds import CalibrationContext
 from snnconv.convert.fold import fold_affine
 from snnconv.convert.hybrid import (
     BOUNDARIES,
@@ -26,26 +28,9 @@ from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_ac
 from snnconv.convert.neurons import NEURONS, RESETS, to_neurons
 from snnconv.data.fit import check_images
 from snnconv.errors import InputError
-from snnconv.graph import Graph, unroll
-from snnconv.ops import ann_forward
+from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 
-#: Layer-wise calibration steps after the thresholds, in the order they run.
-LAYERWISE_STEPS = ("search", "bias", "potential")
-
-
-def parse_layerwise(text: str) -> tuple[str, ...]:
-    """``none``, or steps of LAYERWISE_STEPS joined by ``+`` (e.g. ``search+bias``); they
-    run in LAYERWISE_STEPS order whatever order they are written in."""
-    if text == "none":
-        return ()
-    steps = text.split("+")
-    unknown = [s for s in steps if s not in LAYERWISE_STEPS]
-    if unknown or len(set(steps)) != len(steps):
-        raise InputError(
-            f"--calibrate must be none or steps from {', '.join(LAYERWISE_STEPS)} joined by + "
-            f"(e.g. search+bias), got {text!r}"
-        )
-    return tuple(s for s in LAYERWISE_STEPS if s in steps)
+__all__ = ["ConversionSettings", "convert", "parse_layerwise", "prepare_ann"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +88,22 @@ def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
     return maxpool_to_avg(g) if maxpool == "avg" else g
 
 
+class StageTimer:
+    """Seconds spent per conversion stage, in the order the stages first ran."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - start
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + spent
+
+
 def convert(
     graph: Graph,
     calib_x: np.ndarray,
@@ -115,112 +116,100 @@ def convert(
 
     ``progress(stage, done, total)`` is told of each batch of images calibrated
     (stage "thresholds"), each layer searched (stage "threshold scales") and each layer
-    corrected (stage "layers").
+    corrected (stage "layers"); with ``--neuron auto`` the layer-wise stages carry the
+    neuron kind, e.g. "layers (signed)".
+
+    The SNN's metadata ``snnconv.stage_seconds`` holds the seconds each stage took (JSON):
+    ``thresholds``, each stage of layer-wise steps (``search``, ``bias``, ...; with the kind
+    under ``--neuron auto``), and ``neuron choice``.
     """
     settings.check()
     check_images(calib_x, graph.input_shape, "calibration data")
-    if settings.neuron == "auto":
-        return _choose_neuron(graph, calib_x, settings, batch_size, progress)
+    timer = StageTimer()
     ann = prepare_ann(graph, settings.maxpool)
-    snn = _thresholds(ann, calib_x, settings, batch_size, progress)
-    # The hybrid cut comes before layer-wise calibration: only the spiking part is calibrated.
+    method = parse_method(settings.threshold)
+    auto = settings.neuron == "auto"
+    kinds = (
+        [k for k in NEURONS if settings.reset in neurons.kind(k).resets]
+        if auto
+        else [settings.neuron]
+    )
+    total = len(calib_x) if method.progress_unit == "images" else _layers(ann) * len(kinds)
+    ctx = CalibrationContext(
+        per_channel=settings.per_channel,
+        timesteps=settings.target_timesteps,
+        v0=settings.v0,
+        reset=settings.reset,
+        calibration_images=settings.calibration_images,
+        batch_size=batch_size,
+        seed=settings.seed,
+        progress=_stage(progress, "thresholds", total),
+        to_neurons=to_neurons,
+    )
+    with timer("thresholds"):
+        place = method.fit(ann, calib_x, ctx)
+    targets = steps.AnnTargets(ann, calib_x)
+    snns = {}
+    for kind in kinds:
+        tag = f" ({kind})" if auto else ""
+        with timer("thresholds"):
+            snn = place(kind)
+        snns[kind] = _layerwise(snn, settings, targets, batch_size, progress, timer, tag)
+    if auto:
+        with timer("neuron choice"):
+            snn = _choose_neuron(snns, targets, settings.target_timesteps, batch_size)
+    else:
+        snn = snns[settings.neuron]
+    snn.metadata = {
+        **graph.metadata,
+        **snn.metadata,
+        "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
+        "snnconv.calibration_images": str(len(calib_x)),
+        "snnconv.stage_seconds": json.dumps({k: round(v, 3) for k, v in timer.seconds.items()}),
+    }
+    return snn
+
+
+def _layerwise(snn: Graph, settings, targets, batch_size, progress, timer, tag: str) -> Graph:
+    """The hybrid cut, then the layer-wise steps (only the spiking part is calibrated)."""
     if settings.ann_layers is not None:
         cut = cut_for_ann_layers(snn, settings.ann_layers, settings.boundary)
         snn = make_hybrid(snn, cut, settings.boundary)
     elif settings.hybrid_after is not None:
         snn = make_hybrid(snn, settings.hybrid_after, settings.boundary)
     refuse_ann_only_ops(snn)
-    steps = parse_layerwise(settings.calibrate)
-    layers = sum(n.op == "if_neuron" for n in unroll(snn))
-    scales = None
-    if "search" in steps:
-        snn, scales = search.search_thresholds(
-            snn,
-            ann,
-            calib_x[: search.SEARCH_IMAGES],
-            settings.target_timesteps,
-            batch_size=batch_size,
-            progress=_stage(progress, "threshold scales", layers),
-        )
-    corrections = tuple(s for s in steps if s in ("bias", "potential"))
-    if corrections:
-        snn = layerwise.calibrate_layers(
-            snn,
-            ann,
-            calib_x[: settings.calibration_images],
-            settings.target_timesteps,
-            corrections,
-            batch_size=batch_size,
-            progress=_stage(progress, "layers", layers),
-        )
-    if scales is not None:
-        snn.metadata["snnconv.threshold_scales"] = json.dumps(
-            {k: round(v, 4) for k, v in scales.items()}
-        )
-    snn.metadata = {
-        **graph.metadata,
-        **snn.metadata,
-        "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
-        "snnconv.calibration_images": str(len(calib_x)),
+    ctx = steps.StepContext(
+        timesteps=settings.target_timesteps,
+        calibration_images=settings.calibration_images,
+        batch_size=batch_size,
+        targets=targets,
+        progress=lambda stage, total: _stage(progress, stage + tag, total),
+    )
+    timed = lambda stage: timer(stage + tag)
+    return steps.run_steps(snn, parse_layerwise(settings.calibrate), ctx, timed)
+
+
+def _choose_neuron(snns: dict[str, Graph], targets, timesteps: int, batch_size: int) -> Graph:
+    """``--neuron auto``: keep the SNN whose output at the target T is closest (mean squared
+    error) to the ANN's on the search images; binary IF on a tie. Signed neurons fit a
+    residual net far better at few timesteps, and a plain net no better or worse while
+    spiking more (docs/latency.md), so it is measured, per net and T, rather than fixed."""
+    n = min(search.SEARCH_IMAGES, len(targets.x))
+    x, target = targets.x[:n], targets.output(n)
+    errors = {
+        kind: search.output_error(snn, x, target, timesteps, batch_size)
+        for kind, snn in snns.items()
     }
-    return snn
-
-
-def _choose_neuron(graph: Graph, calib_x: np.ndarray, settings, batch_size, progress) -> Graph:
-    """``--neuron auto``: convert with each neuron kind and keep the SNN whose output at the
-    target T is closest (mean squared error) to the ANN's on the search images; binary IF
-    on a tie. Signed neurons fit a residual net far better at few timesteps, and a plain
-    net no better or worse while spiking more (docs/latency.md), so it is measured, per net
-    and T, rather than fixed."""
-    kinds = [k for k in NEURONS if settings.reset in neurons.kind(k).resets]
-    x = torch.as_tensor(calib_x[: search.SEARCH_IMAGES])
-    target = ann_forward(prepare_ann(graph, settings.maxpool), x)[0].flatten(1)
-    snns, errors = {}, {}
-    for kind in kinds:
-        tagged = (
-            None if progress is None else (lambda st, d, n, k=kind: progress(f"{st} ({k})", d, n))
-        )
-        snns[kind] = convert(
-            graph, calib_x, replace(settings, neuron=kind), batch_size=batch_size, progress=tagged
-        )
-        errors[kind] = search.output_error(snns[kind], x, target, settings.target_timesteps)
     chosen = min(errors, key=errors.get)
     snn = snns[chosen]
-    snn.metadata["snnconv.conversion"] = json.dumps(asdict(settings), sort_keys=True)
     snn.metadata["snnconv.neuron_choice"] = json.dumps(
         {"chosen": chosen, "output_error": {k: float(f"{e:.6g}") for k, e in errors.items()}}
     )
     return snn
 
 
-def _thresholds(ann: Graph, calib_x: np.ndarray, settings, batch_size, progress) -> Graph:
-    """The ANN with neurons in place of activations, at their calibrated thresholds."""
-    method = parse_method(settings.threshold)
-    if method.name == "spikenorm":
-        # Placeholders first: spikenorm sets the thresholds in order, simulating the SNN.
-        ones = defaultdict(lambda: np.ones(1, np.float32))
-        snn = to_neurons(ann, ones, settings.reset, settings.v0, settings.neuron)
-        layers = sum(n.op == "if_neuron" for n in unroll(snn))
-        return spikenorm.spikenorm_thresholds(
-            snn,
-            calib_x[: settings.calibration_images],
-            settings.target_timesteps,
-            per_channel=settings.per_channel,
-            batch_size=batch_size,
-            progress=_stage(progress, "thresholds", layers),
-        )
-    thresholds = calibrate(
-        ann,
-        calib_x,
-        method,
-        per_channel=settings.per_channel,
-        timesteps=settings.target_timesteps,
-        v0=settings.v0,
-        batch_size=batch_size,
-        seed=settings.seed,
-        progress=_stage(progress, "thresholds", len(calib_x)),
-    )
-    return to_neurons(ann, thresholds, settings.reset, settings.v0, settings.neuron)
+def _layers(ann: Graph) -> int:
+    return sum(n.op in ACTIVATION_OPS for n in unroll(ann))
 
 
 def _stage(progress, stage: str, total: int) -> Callable[[int], None] | None:

@@ -75,6 +75,10 @@ class Counts:
         ``spikes``, ``synops`` or ``snn_macs``."""
         self._pending.append((table, name, t0, per_image))
 
+    def discard(self) -> None:
+        """Drop the queued chunk's counts uncounted (a calibration span keeps none)."""
+        self._pending.clear()
+
     def commit(self, ran: torch.Tensor | None = None, images: np.ndarray | None = None) -> None:
         """Count the queued chunk. ``ran`` (steps x B, 0/1) leaves out the steps an image ran
         past its stop; ``images`` are the chunk's images' positions in the batch (default all).

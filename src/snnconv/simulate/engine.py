@@ -33,6 +33,7 @@ in their kind (``snnconv.neurons``), and the chunk size comes from ``memory.plan
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -60,6 +61,19 @@ RUNNERS = {
     "boundary": run_boundary,
 }
 STATIC_RUNNERS = {"synaptic": synapses.run_static, "wiring": routing.run_static}
+
+
+@dataclass
+class Cut:
+    """What crosses into node ``at`` from the nodes before it, for one batch: per chunk of
+    ``chunk`` steps, the outputs of the earlier nodes (and the input) that ``at`` or a later
+    node reads (a residual net's skip path among them). ``Simulator.run_span`` leaves one and
+    starts from one, so that layer-by-layer calibration re-runs only what its change affects."""
+
+    at: str
+    chunk: int
+    batch: int
+    values: list[dict[str, Value]] = field(default_factory=list)
 
 
 class Simulator:
@@ -208,7 +222,7 @@ class Simulator:
         ANN part's read-out in a hybrid net): what the SNN estimates the ANN's output to be.
 
         ``probes`` maps neuron layers to functions called once per chunk with the current the
-        layer integrates (its input, spike amplitudes applied; biases not): (B, ...) where it
+        layer integrates (its input, spike amplitudes and biases applied): (B, ...) where it
         is the same at every step, else (steps*B, ...).
         """
         if encoding not in ENCODINGS:
@@ -290,11 +304,62 @@ class Simulator:
     def _read_out(self, out: Value, chunk: Chunk) -> torch.Tensor:
         return read_out(self, out, chunk)
 
+    @torch.no_grad()
+    def run_span(
+        self,
+        start: torch.Tensor | Cut,
+        timesteps: int,
+        stop: str | None = None,
+        *,
+        record: Collection[str] = (),
+        probes: Mapping[str, Callable[[torch.Tensor], None]] | None = None,
+    ) -> tuple[Cut | None, dict[str, torch.Tensor]]:
+        """Simulate one batch (direct input, no counts kept) from ``start``, a batch of images
+        or a ``Cut`` an earlier span left, up to node ``stop`` (excluded; None: the whole net,
+        read out). Returns the cut before ``stop`` (None when run to the end) and what
+        ``record`` and ``probes`` ask for, as ``run`` does. With the same chunk (a cut keeps
+        its own), a run in spans computes exactly what one ``run`` does."""
+        names = [node.name for node, *_ in self._schedule]
+        if isinstance(start, Cut):
+            first, chunk, batch = names.index(start.at), start.chunk, start.batch
+        else:
+            x = start.to(self.device, torch.float32)
+            first, chunk, batch = 0, self.auto_chunk(len(x), timesteps), len(x)
+        last = None if stop is None else names.index(stop)
+        state: dict[str, torch.Tensor] = {}
+        static_cache: dict[str, Value] = {}
+        counts = Counts(timesteps, images=batch)
+        recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
+        cut = None if stop is None else Cut(stop, chunk, batch)
+        for c, t0 in enumerate(range(0, timesteps, chunk)):
+            steps = min(chunk, timesteps - t0)
+            given = (
+                start.values[c]
+                if isinstance(start, Cut)
+                else {self.graph.input_name: Value(x, static=True)}
+            )
+            chunk_ = Chunk(steps, t0, state, counts, recorded, dict(probes or {}))
+            out = self._run_nodes(given, chunk_, static_cache, first, last)
+            counts.discard()
+            if cut is not None:
+                cut.values.append(out)
+            else:
+                self._read_out(out[self.graph.output], chunk_)
+        return cut, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
+
     def _run_chunk(self, inp: Value, chunk: Chunk, static_cache: dict[str, Value]) -> Value:
-        """Every node over one chunk, in order. Nodes on the input image alone are computed
-        once per batch (``static_cache``); a value is dropped after its last reader."""
-        values: dict[str, Value] = {self.graph.input_name: inp}
-        for node, spec, runner, done in self._schedule:
+        values = self._run_nodes({self.graph.input_name: inp}, chunk, static_cache, 0, None)
+        return values[self.graph.output]
+
+    def _run_nodes(
+        self, values: dict[str, Value], chunk: Chunk, static_cache, first: int, last: int | None
+    ) -> dict[str, Value]:
+        """Nodes ``first`` up to ``last`` (excluded; None: all) over one chunk, in order, from
+        the ``values`` that cross into the first. Nodes on the input image alone are computed
+        once per batch (``static_cache``); a value is dropped after its last reader, so what
+        is left is what crosses into ``last`` (or the output)."""
+        values = dict(values)
+        for node, spec, runner, done in self._schedule[first:last]:
             args = [values[n] for n in node.inputs]
             if not spec.stateful and all(a.static for a in args):
                 if node.name not in static_cache:
@@ -305,4 +370,4 @@ class Simulator:
                 values[node.name] = runner(self, node, spec, args, chunk)
             for name in done:
                 values.pop(name, None)
-        return values[self.graph.output]
+        return values

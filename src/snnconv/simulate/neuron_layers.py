@@ -16,15 +16,15 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
     params = sim.params[node.name]
     theta = channel(params["threshold"], arg.data)
     current = arg.data if arg.scale is None else arg.data * arg.scale
+    # the conv's bias where it was left to this layer, then the layer's own, in that order
+    biases = tuple(channel(b, arg.data) for b in (arg.bias, params.get("bias")) if b is not None)
     probe = chunk.probes.get(node.name)
-    if probe is not None:
-        probe(current)
+    if probe is not None:  # calibration reads the current the layer integrates
+        probe(sum(biases, current) if biases else current)
     shape = tuple(arg.data.shape[1:])
     batch = current.shape[0] if arg.static else current.shape[0] // steps
     if not arg.static:
         current = current.view((steps, batch) + shape)
-    # the conv's bias where it was left to this layer, then the layer's own, in that order
-    biases = tuple(channel(b, arg.data) for b in (arg.bias, params.get("bias")) if b is not None)
     # membranes and spikes in the layout of the current (channels-last after a conv)
     nhwc = channels_last(arg.data)
     v = state.get(node.name)

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from snnconv.calibrate.observers import SAMPLE_SIZE, ActivationSample
-from snnconv.calibrate.thresholds import ThresholdMethod, choose_threshold
 from snnconv.errors import InputError
 from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 from snnconv.ops import ann_forward
 
+if TYPE_CHECKING:
+    from snnconv.calibrate.thresholds import ObservedMethod
 
-def calibrate(
+
+def observe_thresholds(
     graph: Graph,
     x: np.ndarray,
-    method: ThresholdMethod,
+    method: ObservedMethod,
     *,
     per_channel: bool = False,
     timesteps: int = 32,
@@ -26,7 +29,8 @@ def calibrate(
     seed: int = 0,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Thresholds (float32 arrays of shape [1] or [C]) keyed by activation node name.
+    """Thresholds (float32 arrays of shape [1] or [C]) keyed by activation node name, chosen
+    by ``method`` from samples of the ANN's activations on ``x``.
 
     ``timesteps`` and ``v0`` matter only to ``mse``, which fits the rate quantisation of the
     neuron that will replace the layer.
@@ -54,7 +58,8 @@ def calibrate(
         s = samples[name]
         theta = np.array(
             [
-                choose_threshold(v, float(m), method, timesteps, v0)
+                # a layer (or channel) that never fired gets the threshold 1
+                1.0 if m <= 0 or v.size == 0 else method.choose(v, float(m), timesteps, v0)
                 for v, m in zip(s.values, s.maximum, strict=True)
             ],
             dtype=np.float32,

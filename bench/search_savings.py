@@ -1,0 +1,96 @@
+"""What the threshold search's optional savings cost in accuracy, and save in time.
+
+For each model and T it converts with the defaults (``ConversionSettings(target_timesteps=T)``:
+neuron auto, mse, search+bias) under each variant of the search, then simulates the first
+test images at T. Variants: ``full`` (every candidate, judged at the output: the defaults),
+``early`` (early stop), ``window:W`` (candidates judged W neuron layers on) and combinations
+``early+window:W``. Prints JSON: per model, T and variant, the conversion time per stage (wall;
+and the total's CPU time, which a busy machine distorts less), a digest of the SNN's
+parameters, the SNN's accuracy, the chosen scales and the neuron kind.
+
+Usage: ``python bench/search_savings.py [--models vgg,resnet] [--timesteps 8,16]
+[--variants full,early,window:2] [--calib-limit 1000] [--test-limit 1000]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from accuracy import model_and_data  # noqa: E402
+
+from snnconv.calibrate import search  # noqa: E402
+from snnconv.convert import ConversionSettings, convert  # noqa: E402
+from snnconv.graph import all_nodes  # noqa: E402
+from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
+
+
+def params_digest(snn) -> str:
+    """One SHA-256 over every parameter of the SNN (BackRes bodies too): equal digests, the
+    same SNN."""
+    h = hashlib.sha256()
+    for node in all_nodes(snn.nodes):
+        for key, value in sorted(node.params.items()):
+            h.update(f"{node.name}/{key}".encode())
+            h.update(np.ascontiguousarray(np.asarray(value, np.float32)).tobytes())
+    return h.hexdigest()[:16]
+
+
+def set_variant(variant: str) -> None:
+    search.EARLY_STOP, search.WINDOW = False, None
+    for part in variant.split("+"):
+        if part == "early":
+            search.EARLY_STOP = True
+        elif part.startswith("window:"):
+            search.WINDOW = int(part.split(":")[1])
+        elif part != "full":
+            raise SystemExit(f"unknown variant {part!r}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="vgg,resnet")
+    p.add_argument("--timesteps", default="8,16")
+    p.add_argument("--variants", default="full,early,window:2,early+window:2")
+    p.add_argument("--calib-limit", type=int, default=1000)
+    p.add_argument("--test-limit", type=int, default=1000)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    rows = []
+    for name in args.models.split(","):
+        ann, train, test = model_and_data(name, args.test_limit, args.calib_limit)
+        for t in map(int, args.timesteps.split(",")):
+            for variant in args.variants.split(","):
+                set_variant(variant)
+                start, cpu = time.perf_counter(), time.process_time()
+                snn = convert(ann, train.x, ConversionSettings(target_timesteps=t))
+                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+                r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
+                row = {
+                    "model": name,
+                    "timesteps": t,
+                    "variant": variant,
+                    "convert_seconds": round(seconds, 2),
+                    "convert_cpu_seconds": round(cpu, 2),
+                    "stage_seconds": json.loads(snn.metadata.get("snnconv.stage_seconds", "{}")),
+                    "params_sha256": params_digest(snn),
+                    "snn_accuracy": r.snn_accuracy,
+                    "ann_accuracy": r.ann_accuracy,
+                    "neuron": json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"],
+                    "scales": json.loads(snn.metadata["snnconv.threshold_scales"]),
+                }
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    print(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
