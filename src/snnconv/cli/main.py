@@ -21,9 +21,9 @@ from snnconv.graph import GraphError
     type=click.IntRange(min=1),
     metavar="N",
     help="CPU threads for torch and onnxruntime (default: OMP_NUM_THREADS if set, else the "
-    "CPUs this process may run on, capped by its cgroup CPU quota). On a machine whose "
-    "cores other busy processes share, fewer can be much faster: every small operation "
-    "waits for its slowest thread.",
+    "CPUs this process may run on, capped by its cgroup CPU quota and by the CPUs other "
+    "processes leave idle). On a machine whose cores other busy processes share, fewer can "
+    "be much faster: every small operation waits for its slowest thread.",
 )
 def cli(threads: int | None) -> None:
     """Convert trained neural networks into spiking ones, and measure them.
