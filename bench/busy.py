@@ -1,7 +1,7 @@
 """snnconv on a quiet CPU and beside busy torch jobs: the default thread count vs --threads 1.
 
     python bench/busy.py [--jobs 2] [--job-threads 2] [--repeats 1] [--timeout 600]
-                         [--workloads demo,convert]
+                         [--workloads demo,convert] [--loads quiet,busy]
 
 Each workload runs as the CLI does (``python -m snnconv ...``), once with the default threads
 (OMP_NUM_THREADS and MKL_NUM_THREADS removed from its environment, so snnconv's own rule
@@ -93,11 +93,12 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a run is cut")
     p.add_argument("--workloads", default="demo", help="comma-separated: demo, convert")
+    p.add_argument("--loads", default="quiet,busy", help="comma-separated: quiet, busy")
     args = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "m.snn.onnx"
-        for load in ("quiet", "busy"):
+        for load in args.loads.split(","):
             jobs = start_jobs(args.jobs, args.job_threads) if load == "busy" else []
             try:
                 if jobs:
