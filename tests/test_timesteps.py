@@ -12,9 +12,9 @@ from cli_run import run_in_process
 from nets import graph_of, inputs
 
 from snnconv.convert import ConversionSettings, convert
+from snnconv.evaluation import DEFAULT_TIMESTEPS, choose_timesteps, target_timesteps
 from snnconv.ops import ann_forward
 from snnconv.save import save_onnx
-from snnconv.simulate.evaluation import DEFAULT_TIMESTEPS, choose_timesteps, target_timesteps
 
 
 @pytest.fixture(scope="module")

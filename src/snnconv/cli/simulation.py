@@ -6,11 +6,11 @@ from snnconv.cli.options import simulation_settings
 from snnconv.cli.output import warn
 from snnconv.cli.progress import progress_bar
 from snnconv.data import Dataset
+from snnconv.evaluation import choose_timesteps, load_evaluation
 from snnconv.graph import Graph
 from snnconv.report.record import Report
 from snnconv.simulate import SimulationSettings, simulate
 from snnconv.simulate.distributed import is_main_process, local_images
-from snnconv.simulate.evaluation import choose_timesteps, load_evaluation
 
 
 def prepare(model: str, kw: dict) -> tuple[Graph, Dataset, SimulationSettings]:
