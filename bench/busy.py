@@ -1,13 +1,13 @@
 """snnconv on a quiet CPU and beside busy torch jobs: the default thread count vs --threads 1.
 
     python bench/busy.py [--jobs 2] [--job-threads 2] [--repeats 1] [--timeout 600]
-                         [--workloads demo,convert] [--loads quiet,busy]
+                         [--workloads demo,convert] [--loads quiet,busy] [--threads default,1]
 
-Each workload runs as the CLI does (``python -m snnconv ...``), once with the default threads
+Each workload runs as the CLI does (``python -m snnconv ...``), with the default threads
 (OMP_NUM_THREADS and MKL_NUM_THREADS removed from its environment, so snnconv's own rule
-decides) and once with ``--threads 1``, back to back; first on the machine as it is, then
-beside ``--jobs`` matmul loops of ``--job-threads`` torch threads each (a shared CI runner).
-``convert`` converts the bundled digits CNN (``--calib-data digits``). Prints JSON: wall
+decides) and with each count ``--threads`` lists, back to back; first on the machine as it
+is, then beside ``--jobs`` matmul loops of ``--job-threads`` torch threads each (a shared CI
+runner). ``convert`` converts the bundled digits CNN (``--calib-data digits``). Prints JSON: wall
 seconds per run (median over repeats; null when it ran past ``--timeout``).
 """
 
@@ -94,6 +94,7 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=600.0, help="seconds before a run is cut")
     p.add_argument("--workloads", default="demo", help="comma-separated: demo, convert")
     p.add_argument("--loads", default="quiet,busy", help="comma-separated: quiet, busy")
+    p.add_argument("--threads", default="default,1", help="comma-separated: default or N")
     args = p.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -104,7 +105,7 @@ def main() -> None:
                 if jobs:
                     time.sleep(2)  # let the jobs start their loops
                 for name in args.workloads.split(","):
-                    for threads in ("default", "1"):
+                    for threads in args.threads.split(","):
                         flags = [] if threads == "default" else ["--threads", threads]
                         runs = [
                             timed([*flags, *workload_args(name, out)], args.timeout)
