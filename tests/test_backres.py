@@ -14,9 +14,9 @@ from nets import _randomise_bn, inputs
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-from snnconv.cli.inspect_cmd import describe
 from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.data import asset_path
+from snnconv.describe import describe
 from snnconv.graph import unroll
 from snnconv.load import load_onnx
 from snnconv.nn import BackRes

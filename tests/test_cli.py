@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -118,6 +119,7 @@ def test_convert_with_spikenorm_and_potential_calibration(workdir):
     r = run(*common, "--threshold", "spikenorm", "--calibrate", "bias+potential", "-o", str(out))
     assert r.returncode == 0, r.stderr
     assert "threshold spikenorm" in r.stdout and "calibration bias+potential" in r.stdout
+    assert re.search(r"torch threads: \d+ \(", r.stderr)  # the count and where it came from
     from snnconv.load import load_onnx
 
     neurons = [n for n in load_onnx(out) if n.op == "if_neuron"]
@@ -203,6 +205,7 @@ def test_demo_runs_offline():
     r = run("demo", "-T", "16")
     assert r.returncode == 0, r.stderr
     assert "SNN accuracy at T = 16" in r.stdout
+    assert re.search(r"torch threads: \d+ \(", r.stderr)
 
 
 def test_help_and_version():

@@ -7,23 +7,25 @@ from pathlib import Path
 
 import click
 
-from snnconv.cli.common import (
-    check_outputs,
-    console,
-    err_console,
-    load_data,
-    load_input_model,
+from snnconv import threads
+from snnconv.cli.options import (
+    batch_size_option,
+    force_option,
     model_options,
-    progress_bar,
-    stage_progress,
+    normalize_option,
+    output_option,
+    seed_option,
 )
+from snnconv.cli.output import check_outputs, console, err_console
+from snnconv.cli.progress import progress_bar, stage_progress
 from snnconv.convert import ConversionSettings, convert
 from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import NEURONS, RESETS
-from snnconv.data import parse_normalize
+from snnconv.data import load_dataset, parse_normalize
 from snnconv.data.fit import check_images
 from snnconv.graph import all_nodes
+from snnconv.load import load_input_model
 from snnconv.neurons import kind_of
 from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
@@ -53,7 +55,7 @@ def default_output(model: str | None, factory: str | None) -> str:
     type=click.IntRange(min=1),
     help="Calibrate on the first N images.",
 )
-@click.option("--normalize", metavar="MEAN,STD", help="Apply (x - MEAN) / STD, as in training.")
+@normalize_option("Apply (x - MEAN) / STD, as in training (recorded in the SNN for later verbs).")
 @click.option(
     "--threshold",
     default=ConversionSettings.threshold,
@@ -126,10 +128,10 @@ def default_output(model: str | None, factory: str | None) -> str:
     help="What the ANN part reads: rate x threshold of the boundary spikes, or the mean "
     "membrane input of a boundary layer that does not fire.",
 )
-@click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("-o", "--output", help="Output .snn.onnx (default: MODEL with .snn.onnx).")
-@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@batch_size_option()
+@seed_option()
+@output_option("Output .snn.onnx (default: MODEL with .snn.onnx).")
+@force_option("Overwrite an existing output.")
 def convert_cmd(
     model,
     torch_factory,
@@ -154,8 +156,15 @@ def convert_cmd(
     check_outputs(output, force=force)
     settings = ConversionSettings(**conversion)
     settings.check()
-    graph = load_input_model(model, torch_factory, weights, input_shape, trust_pickle)
-    ds = load_data(
+    err_console.print(f"torch threads: {threads.current()}")
+    graph = load_input_model(
+        model,
+        torch_factory=torch_factory,
+        weights=weights,
+        input_shape=input_shape,
+        trust_pickle=trust_pickle,
+    )
+    ds = load_dataset(
         calib_data,
         split="train",
         normalize=parse_normalize(normalize) if normalize else None,

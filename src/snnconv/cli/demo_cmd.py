@@ -6,8 +6,10 @@ import json
 
 import click
 
-from snnconv import neurons
-from snnconv.cli.common import check_outputs, console, progress_bar, stage_progress, write_json
+from snnconv import neurons, threads
+from snnconv.cli.options import force_option, json_option, output_option
+from snnconv.cli.output import check_outputs, console, err_console, write_json
+from snnconv.cli.progress import progress_bar, stage_progress
 from snnconv.convert import ConversionSettings, convert
 from snnconv.data import asset_path, load_dataset
 from snnconv.load import load_onnx
@@ -21,9 +23,9 @@ DEMO_MODELS = {"cnn": DEMO_MODEL, "backres": "digits_backres.onnx"}
 
 @click.command("demo")
 @click.option("--timesteps", "-T", default=32, show_default=True, type=click.IntRange(min=1))
-@click.option("-o", "--output", help="Also save the converted SNN here.")
-@click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON.")
-@click.option("--force", is_flag=True, help="Overwrite existing outputs.")
+@output_option("Also save the converted SNN here.")
+@json_option("Write the report as JSON.")
+@force_option("Overwrite existing outputs.")
 @click.option(
     "--model",
     "model_kind",
@@ -47,6 +49,7 @@ def demo_cmd(timesteps, output, json_path, force, model_kind):
       snnconv demo --model backres
     """
     check_outputs(output, json_path, force=force)
+    err_console.print(f"torch threads: {threads.current()}")
     name = DEMO_MODELS[model_kind]
     path = asset_path(name)
     graph = load_onnx(path)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import click
 from rich.markup import escape
 
-from snnconv.cli.common import err_console
-from snnconv.cli.simulate_cmd import load_snn
+from snnconv.cli.options import force_option, output_option
+from snnconv.cli.output import err_console
+from snnconv.load import load_snn
 
 FORMATS = ("nir",)
 
@@ -14,8 +15,8 @@ FORMATS = ("nir",)
 @click.command("export")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="nir", show_default=True)
-@click.option("-o", "--output", required=True, metavar="PATH", help="The file to write.")
-@click.option("--force", is_flag=True, help="Overwrite an existing output.")
+@output_option("The file to write.", required=True, metavar="PATH")
+@force_option("Overwrite an existing output.")
 @click.option(
     "--approximate",
     is_flag=True,

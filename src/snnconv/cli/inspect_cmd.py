@@ -3,83 +3,19 @@
 from __future__ import annotations
 
 import click
-import numpy as np
 from rich.table import Table
 
-from snnconv import ops
-from snnconv.cli.common import (
-    check_outputs,
-    console,
-    load_input_model,
-    model_options,
-    write_json,
-)
-from snnconv.graph import SYNAPTIC_OPS, Graph, all_nodes, unroll
+from snnconv.cli.options import force_option, json_option, model_options
+from snnconv.cli.output import check_outputs, console, write_json
+from snnconv.describe import describe
+from snnconv.load import load_input_model
 from snnconv.report.tables import fmt_count
-
-
-def _params(n) -> int:
-    return int(sum(p.size for k, p in n.params.items() if k != "threshold"))
-
-
-def depth(graph: Graph) -> dict:
-    """Weighted (conv, linear) layers stored vs executed, and the parameters BackRes saves
-    against the unrolled network."""
-    flat = unroll(graph)
-    stored = sum(n.op in SYNAPTIC_OPS for n in all_nodes(graph.nodes))
-    executed = sum(n.op in SYNAPTIC_OPS for n in flat.nodes)
-    params, unrolled = graph.param_count(), sum(_params(n) for n in flat.nodes)
-    return {
-        "physical_depth": stored,
-        "logical_depth": executed,
-        "params_unrolled": unrolled,
-        "params_saved": unrolled - params,
-    }
-
-
-def describe(graph: Graph) -> dict:
-    """The facts ``inspect`` prints, as plain data (also its JSON)."""
-    shapes = ops.infer_shapes(graph)
-    macs = ops.macs(graph, shapes)
-    nodes = []
-    for n in graph:
-        row = {
-            "name": n.name,
-            "op": n.op,
-            "inputs": n.inputs,
-            "shape": list(shapes[n.name]),
-            "params": _params(n),
-            "macs": macs.get(n.name, 0),
-        }
-        if n.op == "backres":
-            body = n.attrs["body"]
-            passes = [f"{b.name}#{r}" for b in body for r in range(1, n.attrs["repeats"] + 1)]
-            row["params"] = sum(_params(b) for b in body)
-            row["macs"] = sum(macs.get(p, 0) for p in passes)
-            row["repeats"] = n.attrs["repeats"]
-            row["mode"] = n.attrs["mode"]
-            row["body"] = [{"name": b.name, "op": b.op, "inputs": b.inputs} for b in body]
-        if "threshold" in n.params:
-            row["threshold"] = [float(v) for v in np.ravel(n.params["threshold"])]
-        nodes.append(row)
-    meta = graph.metadata
-    return {
-        "kind": "snn" if graph.is_snn else "ann",
-        "input_shape": list(graph.input_shape),
-        "output": graph.output,
-        "nodes": nodes,
-        "params": graph.param_count(),
-        "macs_per_image": int(sum(macs.values())),
-        **depth(graph),
-        "verification": {k: v for k, v in meta.items() if k.startswith("verify_")},
-        "metadata": dict(meta),
-    }
 
 
 @click.command("inspect")
 @model_options
-@click.option("--json", "json_path", metavar="PATH", help="Write the description as JSON.")
-@click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
+@json_option("Write the description as JSON.")
+@force_option("Overwrite an existing --json file.")
 def inspect_cmd(model, torch_factory, weights, input_shape, trust_pickle, json_path, force):
     """Show a model's layers, shapes, parameters and MACs, and whether it converts.
 
@@ -91,7 +27,13 @@ def inspect_cmd(model, torch_factory, weights, input_shape, trust_pickle, json_p
       snnconv inspect model.onnx
     """
     check_outputs(json_path, force=force)
-    graph = load_input_model(model, torch_factory, weights, input_shape, trust_pickle)
+    graph = load_input_model(
+        model,
+        torch_factory=torch_factory,
+        weights=weights,
+        input_shape=input_shape,
+        trust_pickle=trust_pickle,
+    )
     info = describe(graph)
     t = Table(
         title=f"{model or torch_factory} · {info['kind'].upper()} · input "

@@ -5,11 +5,11 @@ from __future__ import annotations
 import sys
 
 import click
-import torch
 from rich.markup import escape
 
 from snnconv import __version__
-from snnconv.cli.common import err_console
+from snnconv import threads as cpu_threads
+from snnconv.cli.output import err_console
 from snnconv.errors import InputError
 from snnconv.graph import GraphError
 
@@ -20,9 +20,10 @@ from snnconv.graph import GraphError
     "--threads",
     type=click.IntRange(min=1),
     metavar="N",
-    help="CPU threads for torch (default: torch's own, one per core). On a machine whose "
-    "cores other busy processes share, fewer can be much faster: every small operation "
-    "waits for its slowest thread.",
+    help="CPU threads for torch and onnxruntime (default: OMP_NUM_THREADS if set, else the "
+    "CPUs this process may run on, capped by its cgroup CPU quota and by the CPUs other "
+    "processes leave idle). On a machine whose cores other busy processes share, fewer can "
+    "be much faster: every small operation waits for its slowest thread.",
 )
 def cli(threads: int | None) -> None:
     """Convert trained neural networks into spiking ones, and measure them.
@@ -38,8 +39,7 @@ def cli(threads: int | None) -> None:
 
     Exit codes: 0 ok, 1 a validation limit crossed, 2 bad input or usage.
     """
-    if threads is not None:
-        torch.set_num_threads(threads)
+    cpu_threads.apply(cpu_threads.choose_threads(threads))
 
 
 def _register() -> None:

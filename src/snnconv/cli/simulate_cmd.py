@@ -8,103 +8,23 @@ import click
 from rich.table import Table
 
 from snnconv.atomic import write_atomic
-from snnconv.cli.common import (
-    check_outputs,
-    console,
+from snnconv.cli.options import (
     data_options,
-    err_console,
-    load_data,
-    progress_bar,
-    sim_settings,
+    force_option,
+    json_option,
     simulation_options,
-    write_json,
 )
-from snnconv.convert.hybrid import BOUNDARIES, cut_points, make_hybrid
-from snnconv.data import Dataset, parse_normalize
+from snnconv.cli.output import check_outputs, console, err_console, write_json
+from snnconv.cli.progress import stage_progress
+from snnconv.cli.simulation import prepare, run
+from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.errors import InputError
-from snnconv.graph import SYNAPTIC_OPS, Graph
-from snnconv.load import load_model
 from snnconv.report.html import render_html
 from snnconv.report.plots import plot_paths, render_all, require_matplotlib, write_plots
 from snnconv.report.record import Report
 from snnconv.report.tables import fmt_count, fmt_joules, report_view
-from snnconv.simulate import SimulationSettings, distributed, simulate
 from snnconv.simulate.distributed import is_main_process
-
-
-def load_snn(path: str) -> Graph:
-    graph = load_model(path)
-    if not graph.is_snn:
-        raise InputError(
-            f"{path} holds no spiking neurons: it is an ANN. Convert it first: "
-            f"snnconv convert {path} --calib-data SPEC"
-        )
-    return graph
-
-
-def prepare(model: str, kw: dict) -> tuple[Graph, Dataset, SimulationSettings]:
-    """Load the SNN and its data (normalised as at conversion unless told otherwise)."""
-    snn = load_snn(model)
-    normalize = kw["normalize"]
-    if normalize is None and "snnconv.normalize" in snn.metadata:
-        normalize = parse_normalize(snn.metadata["snnconv.normalize"])
-    ds = load_data(kw["data_spec"], normalize=normalize, limit=kw["limit"])
-    settings = sim_settings(kw)
-    settings.check()
-    return snn, ds, settings
-
-
-def run(snn: Graph, ds: Dataset, settings: SimulationSettings, label: str = "") -> Report:
-    """Simulate with a progress bar (under torchrun: rank 0's shard, on rank 0 only)."""
-    world = distributed.world()
-    if world and not is_main_process():
-        return simulate(snn, ds.x, ds.y, settings, data_name=ds.name)
-    shown = len(ds.x) if world is None else len(range(len(ds.x))[world.shard(len(ds.x))])
-    with progress_bar(f"simulating {label}T={settings.timesteps}", shown) as advance:
-        return simulate(snn, ds.x, ds.y, settings, data_name=ds.name, progress=advance)
-
-
-def run_simulation(model: str, kw: dict) -> Report:
-    return run(*prepare(model, kw))
-
-
-def hybrid_sweep(snn: Graph, ds: Dataset, settings: SimulationSettings, boundary: str) -> dict:
-    """Every boundary position, from all-spiking to all-ANN: accuracy, energy, spikes."""
-    if any(n.op == "hybrid_boundary" for n in snn):
-        raise InputError("--sweep-hybrid needs a plain SNN, not one already made hybrid")
-    neurons = {n.name for n in snn if n.op == "if_neuron"}
-    cuts = [c for c in reversed(cut_points(snn)) if c in neurons or c == snn.input_name]
-    rows = []
-    for cut in [None, *cuts]:
-        graph = snn if cut is None else make_hybrid(snn, cut, boundary)
-        r = run(graph, ds, settings, label=f"{cut or 'all spiking'} · ")
-        rows.append(
-            {
-                "after": cut or "(all spiking)",
-                "ann_layers": sum(n.op in SYNAPTIC_OPS for n in graph.nodes[_first_ann(graph) :]),
-                "snn_accuracy": r.snn_accuracy,
-                "spikes_per_image": r.spikes_per_image,
-                "synops_per_image": r.synops_per_image,
-                "snn_part_joules_per_image": r.energy.snn_part_joules_per_image,
-                "ann_part_joules_per_image": r.energy.ann_part_joules_per_image,
-                "snn_joules_per_image": r.energy.snn_joules_per_image,
-                "ratio": r.energy.ratio,
-            }
-        )
-    return {
-        "schema": "snnconv.sweep/1",
-        "timesteps": settings.timesteps,
-        "boundary": boundary,
-        "ann_accuracy": r.ann_accuracy,
-        "rows": rows,
-    }
-
-
-def _first_ann(graph: Graph) -> int:
-    """Index of the first node of a hybrid net's ANN part (len(nodes) when there is none)."""
-    return next(
-        (i for i, n in enumerate(graph.nodes) if n.op == "hybrid_boundary"), len(graph.nodes)
-    )
+from snnconv.simulate.sweep import hybrid_sweep
 
 
 def sweep_table(sweep: dict) -> Table:
@@ -141,7 +61,7 @@ def sweep_table(sweep: dict) -> Table:
 @click.argument("model", type=click.Path(dir_okay=False))
 @data_options
 @simulation_options
-@click.option("--json", "json_path", metavar="PATH", help="Write the report as JSON.")
+@json_option("Write the report as JSON.")
 @click.option(
     "--plot",
     "plot_dir",
@@ -149,7 +69,7 @@ def sweep_table(sweep: dict) -> Table:
     help="Write PNG plots (accuracy by timestep, spikes, energy per layer) into DIR.",
 )
 @click.option("--html", "html_path", metavar="PATH", help="Write a self-contained HTML report.")
-@click.option("--force", is_flag=True, help="Overwrite existing --json/--plot/--html files.")
+@force_option("Overwrite existing --json/--plot/--html files.")
 @click.option("--no-layers", is_flag=True, help="Leave out the per-layer table.")
 @click.option(
     "--sweep-hybrid",
@@ -179,14 +99,17 @@ def simulate_cmd(
     if sweep_hybrid:
         if plot_dir or html_path:
             raise InputError("--plot and --html draw one simulation; leave them out of a sweep")
-        sweep = hybrid_sweep(*prepare(model, kw), boundary)
+        snn, ds, settings = prepare(model, kw)
         if not is_main_process():
+            hybrid_sweep(snn, ds, settings, boundary)
             return
+        with stage_progress(f"simulating T={settings.timesteps} ·") as progress:
+            sweep = hybrid_sweep(snn, ds, settings, boundary, progress=progress)
         console.print(sweep_table(sweep))
         if json_path:
             write_json(json_path, sweep, force)
         return
-    report = run_simulation(model, kw)
+    report = run(*prepare(model, kw))
     if not is_main_process():
         return
     console.print(report_view(report, layers=not no_layers))

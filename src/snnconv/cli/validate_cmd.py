@@ -3,54 +3,16 @@
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
 
 import click
 from rich.table import Table
 
-from snnconv.cli.common import (
-    check_outputs,
-    console,
-    data_options,
-    simulation_options,
-    write_json,
-)
-from snnconv.cli.simulate_cmd import run_simulation
-from snnconv.report.record import Report
+from snnconv.cli.options import data_options, force_option, json_option, simulation_options
+from snnconv.cli.output import check_outputs, console, write_json
+from snnconv.cli.simulation import prepare, run
 from snnconv.report.tables import summary_table
-
-
-@dataclass
-class Limit:
-    name: str
-    limit: float
-    measured: float
-    passed: bool
-
-
-def check_limits(r: Report, min_accuracy, max_drop, max_synops, max_energy_ratio) -> list[Limit]:
-    checks = []
-    if min_accuracy is not None:
-        checks.append(
-            Limit("min_accuracy", min_accuracy, r.snn_accuracy, r.snn_accuracy >= min_accuracy)
-        )
-    if max_drop is not None:
-        drop = r.accuracy_drop_points
-        checks.append(Limit("max_drop", max_drop, drop, drop <= max_drop))
-    if max_synops is not None:
-        checks.append(
-            Limit("max_synops", max_synops, r.synops_per_image, r.synops_per_image <= max_synops)
-        )
-    if max_energy_ratio is not None:
-        checks.append(
-            Limit(
-                "max_energy_ratio",
-                max_energy_ratio,
-                r.energy.ratio,
-                r.energy.ratio <= max_energy_ratio,
-            )
-        )
-    return checks
+from snnconv.simulate.distributed import is_main_process
+from snnconv.validate import Limit, check_limits, validation_record
 
 
 def verdict_table(checks: list[Limit]) -> Table:
@@ -101,13 +63,8 @@ def verdict_table(checks: list[Limit]) -> Table:
     type=click.FloatRange(min=0),
     help="Largest SNN / ANN energy ratio allowed.",
 )
-@click.option(
-    "--json",
-    "json_path",
-    metavar="PATH",
-    help="Write the report with each limit and its verdict as JSON.",
-)
-@click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
+@json_option("Write the report with each limit and its verdict as JSON.")
+@force_option("Overwrite an existing --json file.")
 def validate_cmd(
     model, min_accuracy, max_drop, max_synops, max_energy_ratio, json_path, force, **kw
 ):
@@ -126,14 +83,19 @@ def validate_cmd(
             "--max-energy-ratio"
         )
     check_outputs(json_path, force=force)
-    report = run_simulation(model, kw)
-    checks = check_limits(report, min_accuracy, max_drop, max_synops, max_energy_ratio)
+    report = run(*prepare(model, kw))
+    checks = check_limits(
+        report,
+        min_accuracy=min_accuracy,
+        max_drop=max_drop,
+        max_synops=max_synops,
+        max_energy_ratio=max_energy_ratio,
+    )
     passed = all(c.passed for c in checks)
-    console.print(summary_table(report))
-    console.print(verdict_table(checks))
-    console.print("[green]PASS[/green]" if passed else "[red]FAIL[/red]: a limit is crossed")
-    if json_path:
-        payload = report.to_dict()
-        payload["validation"] = {"passed": passed, "limits": [asdict(c) for c in checks]}
-        write_json(json_path, payload, force)
+    if is_main_process():  # under torchrun every rank holds the same report and verdict
+        console.print(summary_table(report))
+        console.print(verdict_table(checks))
+        console.print("[green]PASS[/green]" if passed else "[red]FAIL[/red]: a limit is crossed")
+        if json_path:
+            write_json(json_path, validation_record(report, checks), force)
     sys.exit(0 if passed else 1)

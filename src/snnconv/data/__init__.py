@@ -56,6 +56,8 @@ def load_dataset(
         x, y = load_cifar10(parsed.arg, parsed.split)
     if limit is not None:
         x, y = x[:limit], y[:limit]
+    if len(x) == 0:
+        raise InputError(f"dataset {spec!r} holds no images")
     x = np.ascontiguousarray(x, dtype=np.float32)
     if normalize is not None:
         mean, std = normalize

@@ -13,6 +13,7 @@ import numpy as np
 import onnx
 import torch
 
+from snnconv import threads
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.ops import ann_forward
@@ -74,7 +75,7 @@ def _session(model: onnx.ModelProto, outputs: list[str], source: str):
     m.CopyFrom(model)
     present = {o.name for o in m.graph.output}
     m.graph.output.extend(onnx.ValueInfoProto(name=t) for t in outputs if t not in present)
-    opts = ort.SessionOptions()
+    opts = threads.onnxruntime_options()
     opts.log_severity_level = 4  # failures reach the user as one InputError, not logs
     try:
         return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])

@@ -47,6 +47,13 @@ def is_main_process() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def local_images(n: int) -> int:
+    """How many of ``n`` images this process simulates (all of them when it runs alone; none
+    on a rank whose shard is empty)."""
+    w = world()
+    return n if w is None else len(range(n)[w.shard(n)])
+
+
 def local_device(device: str, w: World) -> str:
     """``cuda`` becomes this process's GPU (``cuda:LOCAL_RANK``); other devices stay."""
     return f"cuda:{w.local_rank}" if device == "cuda" else device

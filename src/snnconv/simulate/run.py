@@ -90,7 +90,8 @@ def simulate(
         settings = replace(settings, device=device, seed=settings.seed + world.rank)
         distributed.init(device)
         x, y = x[world.shard(len(x))], y[world.shard(len(y))]
-    batch = min(settings.batch_size, len(x))
+    # A rank whose shard is empty still joins the reductions: plan for one image, run none.
+    batch = max(1, min(settings.batch_size, len(x)))
     sim = Simulator(snn, settings.device)
     budget, source = memory.budget(settings.memory_budget, settings.device)
     steps = 1 if settings.schedule == "step" else settings.timesteps

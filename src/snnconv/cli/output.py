@@ -1,0 +1,29 @@
+"""Where the verbs print and write: the consoles, JSON files, checks before any work starts."""
+
+from __future__ import annotations
+
+import json
+
+from rich.console import Console
+
+from snnconv.atomic import check_writable, write_atomic
+
+# Reports are tables: when piped or captured, give them room rather than 80 columns.
+console = Console() if Console().is_terminal else Console(width=120)
+err_console = Console(stderr=True)
+
+
+def write_json(path: str, payload: dict, force: bool) -> None:
+    write_atomic(path, (json.dumps(payload, indent=2) + "\n").encode(), force=force)
+    err_console.print(f"wrote {path}")
+
+
+def check_outputs(*paths: str | None, force: bool) -> None:
+    """Refuse existing outputs before any work starts, so nothing is computed in vain."""
+    for p in paths:
+        if p:
+            check_writable(p, force=force)
+
+
+def warn(text: str) -> None:
+    err_console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
