@@ -21,8 +21,10 @@ from snnconv.convert import ConversionSettings, convert
 from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import NEURONS, RESETS
+from snnconv.convert.targets import TARGETS, apply_target
 from snnconv.data import parse_normalize
 from snnconv.data.fit import check_images
+from snnconv.deployment import describe, recorded
 from snnconv.graph import all_nodes
 from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
@@ -125,6 +127,15 @@ def default_output(model: str | None, factory: str | None) -> str:
     help="What the ANN part reads: rate x threshold of the boundary spikes, or the mean "
     "membrane input of a boundary layer that does not fire.",
 )
+@click.option(
+    "--target",
+    type=click.Choice(tuple(TARGETS)),
+    default="snnconv",
+    show_default=True,
+    help="Where the SNN will run. nir: exactly what NIR expresses (binary IF at rest, reset "
+    "to 0, average pools), calibrated under those constraints; overrides --neuron, --reset, "
+    "--v0 and --maxpool.",
+)
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("-o", "--output", help="Output .snn.onnx (default: MODEL with .snn.onnx).")
@@ -153,6 +164,7 @@ def convert_cmd(
     check_outputs(output, force=force)
     settings = ConversionSettings(**conversion)
     settings.check()
+    settings = apply_target(settings)
     graph = load_input_model(model, torch_factory, weights, input_shape, trust_pickle)
     ds = load_data(
         calib_data,
@@ -188,6 +200,8 @@ def convert_cmd(
             "threshold search kept these multiples of the initial thresholds: "
             + ", ".join(f"{name} ×{s:.2f}" for name, s in scales.items())
         )
+    for line in describe(recorded(snn)):
+        console.print(line, highlight=False, markup=False)
     predict(snn, ds, settings.target_timesteps, batch_size)
 
 

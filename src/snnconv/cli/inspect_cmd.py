@@ -14,6 +14,8 @@ from snnconv.cli.common import (
     model_options,
     write_json,
 )
+from snnconv.deployment import describe as describe_deployment
+from snnconv.deployment import recorded
 from snnconv.graph import SYNAPTIC_OPS, Graph, all_nodes, unroll
 from snnconv.report.tables import fmt_count
 
@@ -63,6 +65,7 @@ def describe(graph: Graph) -> dict:
             row["threshold"] = [float(v) for v in np.ravel(n.params["threshold"])]
         nodes.append(row)
     meta = graph.metadata
+    facts = {"deployment": recorded(graph)} if graph.is_snn else {}
     return {
         "kind": "snn" if graph.is_snn else "ann",
         "input_shape": list(graph.input_shape),
@@ -73,6 +76,7 @@ def describe(graph: Graph) -> dict:
         **depth(graph),
         "verification": {k: v for k, v in meta.items() if k.startswith("verify_")},
         "metadata": dict(meta),
+        **facts,
     }
 
 
@@ -135,5 +139,8 @@ def inspect_cmd(model, torch_factory, weights, input_shape, trust_pickle, json_p
         )
     if info["kind"] == "ann":
         console.print("[green]every op converts[/green]: run snnconv convert")
+    else:
+        for line in describe_deployment(info["deployment"]):
+            console.print(line, highlight=False, markup=False)
     if json_path:
         write_json(json_path, info, force)

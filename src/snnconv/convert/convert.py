@@ -22,7 +22,9 @@ from snnconv.convert.hybrid import (
 )
 from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
 from snnconv.convert.neurons import NEURONS, RESETS, to_neurons
+from snnconv.convert.targets import apply_target
 from snnconv.data.fit import check_images
+from snnconv.deployment import deployment
 from snnconv.errors import InputError
 from snnconv.graph import Graph, unroll
 from snnconv.ops import ann_forward
@@ -63,6 +65,7 @@ class ConversionSettings:
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
     seed: int = 0
+    target: str = "snnconv"  # a deployment target of convert.targets.TARGETS
 
     def check(self) -> None:
         try:
@@ -116,6 +119,7 @@ def convert(
     corrected (stage "layers").
     """
     settings.check()
+    settings = apply_target(settings)
     check_images(calib_x, graph.input_shape, "calibration data")
     if settings.neuron == "auto":
         return _choose_neuron(graph, calib_x, settings, batch_size, progress)
@@ -160,6 +164,7 @@ def convert(
         **snn.metadata,
         "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
         "snnconv.calibration_images": str(len(calib_x)),
+        "snnconv.deployment": json.dumps(deployment(snn)),
     }
     return snn
 
