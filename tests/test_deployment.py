@@ -120,3 +120,17 @@ def test_cli_facts_in_convert_metadata_report_inspect_and_export(tmp_path):
     code, err = run_in_process("export", str(tmp_path / "nir.snn.onnx"), "-o", str(out))
     assert code == 0, err
     assert out.exists()
+
+
+def test_nir_before_1_0_6_is_refused_clearly(vgg, monkeypatch):
+    """nir <= 1.0.5's IF reset by subtraction and had no v_reset: refused, not misread."""
+    import importlib.metadata
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(
+        importlib.metadata, "version", lambda name: "1.0.5" if name == "nir" else real(name)
+    )
+    g, x = vgg
+    snn = convert(g, x, ConversionSettings(target="nir", calibrate="none"))
+    with pytest.raises(InputError, match=r"nir 1.0.5 is installed.*>= 1.0.6"):
+        to_nir(snn)
