@@ -134,3 +134,16 @@ def test_nir_before_1_0_6_is_refused_clearly(vgg, monkeypatch):
     snn = convert(g, x, ConversionSettings(target="nir", calibrate="none"))
     with pytest.raises(InputError, match=r"nir 1.0.5 is installed.*>= 1.0.6"):
         to_nir(snn)
+
+
+def test_relu_max_pool_is_the_max_pool_and_nir_exact(vgg):
+    from snnconv.convert.convert import prepare_ann
+
+    g, x = vgg
+    xt = torch.as_tensor(x)
+    exact = ann_forward(prepare_ann(g, "gate"), xt)[0]
+    np.testing.assert_allclose(ann_forward(prepare_ann(g, "relu"), xt)[0], exact, atol=1e-6)
+    snn = convert(g, x, ConversionSettings(maxpool="relu", neuron="if", reset="zero", v0=0.0))
+    assert deployment(snn)["nir_exact"] is True
+    graph, _ = to_nir(snn)
+    assert sum(isinstance(n, nir.IF) for n in graph.nodes.values()) == 3 + 2  # 2 for the pool

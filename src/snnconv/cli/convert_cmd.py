@@ -107,7 +107,8 @@ def default_output(model: str | None, factory: str | None) -> str:
     default="gate",
     show_default=True,
     help="gate: pass the most active input per window; avg: replace by average "
-    "pooling (changes the ANN).",
+    "pooling (changes the ANN); relu: the same max from relus, max(a, b) = a + relu(b - a), "
+    "2x2 stride-2 pools only (IF neurons NIR expresses; others become average pools).",
 )
 @click.option(
     "--hybrid-after",

@@ -20,7 +20,7 @@ from snnconv.convert.hybrid import (
     make_hybrid,
     refuse_ann_only_ops,
 )
-from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
+from snnconv.convert.maxpool import MAXPOOL_MODES, MAXPOOL_PASSES, pool_after_activation
 from snnconv.convert.neurons import NEURONS, RESETS, to_neurons
 from snnconv.convert.targets import apply_target
 from snnconv.data.fit import check_images
@@ -101,7 +101,7 @@ def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
     """The ANN the SNN will approximate: batch norm folded, max pools after activations, and
     (with ``maxpool="avg"``) max pools replaced by average pools."""
     g = pool_after_activation(fold_affine(graph))
-    return maxpool_to_avg(g) if maxpool == "avg" else g
+    return MAXPOOL_PASSES[maxpool](g)
 
 
 def convert(
