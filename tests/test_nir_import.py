@@ -88,6 +88,13 @@ def test_unsupported_nodes_are_named():
         from_nir(_mlp(nir.Threshold(threshold=ones)))
     with pytest.raises(InputError, match="v_reset != 0"):
         from_nir(_mlp(nir.IF(r=ones, v_threshold=ones, v_reset=ones)))
+    five = np.ones(5, np.float32)
+    with pytest.raises(InputError, match="'lif': v_threshold of shape"):
+        from_nir(_mlp(nir.IF(r=five, v_threshold=five, v_reset=0 * five)))
+    g = _mlp(nir.IF(r=ones, v_threshold=ones, v_reset=0 * ones))
+    g.nodes["out"] = nir.Affine(weight=np.ones((3, 7), np.float32), bias=np.zeros(3, np.float32))
+    with pytest.raises(InputError, match="'out'"):
+        from_nir(g)
 
 
 def test_cli_simulates_and_validates_a_nir_file(snns, tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnconv import ops
 from snnconv.errors import InputError
 from snnconv.graph import Graph, GraphError, Node
 
@@ -102,6 +103,7 @@ class _Reader:
         snn = Graph(self.nodes, _name(inputs[0]), shape, out.name, {"snnconv.source": "nir"})
         try:
             snn.validate()
+            ops.infer_shapes(snn)  # weights that do not fit their inputs stop here, named
         except GraphError as e:
             raise InputError(f"NIR graph: {e}") from None
         return snn
@@ -166,9 +168,9 @@ class _Reader:
             raise InputError(f"NIR node {nid!r}: IF with v_reset != 0 (snnconv resets to 0)")
         if np.any(r <= 0):
             raise InputError(f"NIR node {nid!r}: IF with r <= 0 (snnconv needs r > 0)")
-        theta = np.broadcast_to(np.asarray(node.v_threshold, np.float64), x.shape)
+        theta = _fit(np.asarray(node.v_threshold, np.float64), x.shape, nid, "v_threshold")
         # v_nir = r * factor * v_graph fires on v_nir > theta: v_graph > theta / (r * factor).
-        bound = theta / (np.broadcast_to(r, x.shape) * x.factor())
+        bound = theta / (_fit(r, x.shape, nid, "r") * x.factor())
         if x.unit and np.all(r == 1):
             bound = np.asarray(node.v_threshold, np.float32) * np.ones(x.shape, np.float32)
         threshold = np.nextafter(np.asarray(bound, np.float32), np.float32(np.inf))
@@ -272,7 +274,7 @@ class _Reader:
 
     def _scale(self, nid: str, node) -> None:
         x = self._input(nid)
-        s = np.broadcast_to(np.asarray(node.scale, np.float32), x.shape)
+        s = _fit(np.asarray(node.scale, np.float32), x.shape, nid, "scale")
         if np.any(s <= 0):
             raise InputError(
                 f"NIR node {nid!r}: Scale with a factor <= 0; snnconv folds scales into the "
@@ -306,6 +308,15 @@ def _unsupported(nid: str, node) -> str:
 
 def _name(nid: str) -> str:
     return re.sub(r"[^A-Za-z0-9_./:-]+", "_", str(nid)) or "node"
+
+
+def _fit(a: np.ndarray, shape: tuple[int, ...], nid: str, what: str) -> np.ndarray:
+    try:
+        return np.broadcast_to(a, shape)
+    except ValueError:
+        raise InputError(
+            f"NIR node {nid!r}: {what} of shape {a.shape} does not fit its input {shape}"
+        ) from None
 
 
 def _pair(v) -> tuple[int, int]:
