@@ -12,6 +12,7 @@ Usage: ``python bench/nir_crosscheck.py [--models digits,vgg,resnet] [--timestep
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from importlib.metadata import version
@@ -59,11 +60,12 @@ def snnconv_run(snn, x: np.ndarray, t: int):
 
 
 def shipped(consumer: str, graph):
-    """The consumer's own NIR importer, as its users call it."""
+    """The consumer's own NIR importer, as its users call it (its prints go to stderr)."""
     if consumer == "snntorch":
         from snntorch.import_nir import import_from_nir
 
-        return import_from_nir(graph)
+        with contextlib.redirect_stdout(sys.stderr):
+            return import_from_nir(graph)
     import norse.torch
 
     return norse.torch.from_nir(graph, dt=1.0)
