@@ -56,7 +56,7 @@ def test_target_nir_is_exact_and_exports_without_notes(vgg):
     assert deployment(snn) == {"spikes": "binary", "nir_exact": True, "blockers": []}
     assert json.loads(snn.metadata["snnconv.deployment"])["nir_exact"] is True
     settings = json.loads(snn.metadata["snnconv.conversion"])
-    assert (settings["reset"], settings["v0"], settings["maxpool"]) == ("zero", 0.0, "avg")
+    assert (settings["reset"], settings["v0"], settings["maxpool"]) == ("zero", 0.0, "relu")
     graph, notes = to_nir(snn)
     assert notes == [] and any(isinstance(n, nir.IF) for n in graph.nodes.values())
 

@@ -134,8 +134,8 @@ def default_output(model: str | None, factory: str | None) -> str:
     default="snnconv",
     show_default=True,
     help="Where the SNN will run. nir: exactly what NIR expresses (binary IF at rest, reset "
-    "to 0, average pools), calibrated under those constraints; overrides --neuron, --reset, "
-    "--v0 and --maxpool.",
+    "to 0, max pools from relus), calibrated under those constraints; overrides --neuron, "
+    "--reset, --v0 and --maxpool.",
 )
 @click.option("--batch-size", default=128, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=0, show_default=True, type=int)
