@@ -246,11 +246,11 @@ class _Exporter:
         in_hw = tuple(int(d) for d in self.shapes[node.inputs[0]][1:])
         conv = self.nir.Conv2d(
             input_shape=in_hw,
-            weight=w,
+            weight=_dense(w, groups),
             stride=tuple(node.attrs["stride"]),
             padding=(top, left),
             dilation=tuple(node.attrs["dilation"]),
-            groups=groups,
+            groups=1,
             bias=bias.astype(np.float32),
         )
         self._synapse(node, ids, conv)
@@ -344,6 +344,20 @@ _HANDLERS = {
     "flatten": _Exporter._flatten,
     "add": _Exporter._add,
 }
+
+
+def _dense(w: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped conv's weight as the block-diagonal dense weight of the same conv: nir (up to
+    1.0.8 at least) infers a grouped Conv2d's input channels as weight.shape[1], so ``nir.read``
+    rejects files with grouped convs."""
+    if groups == 1:
+        return w
+    co, cig = w.shape[0], w.shape[1]
+    dense = np.zeros((co, cig * groups, *w.shape[2:]), np.float32)
+    per = co // groups
+    for g in range(groups):
+        dense[g * per : (g + 1) * per, g * cig : (g + 1) * cig] = w[g * per : (g + 1) * per]
+    return dense
 
 
 def _per_element(threshold: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -109,19 +109,19 @@ class _Reader:
         return snn
 
     def _order(self, start: str) -> list[str]:
+        """A topological order that keeps the file's node order where it can."""
         done, order = {start}, []
         pending = [n for n in self.g.nodes if n != start]
         while pending:
-            ready = [n for n in pending if all(p in done for p in self.preds[n])]
-            if not ready:
+            ready = next((n for n in pending if all(p in done for p in self.preds[n])), None)
+            if ready is None:
                 raise InputError(
                     f"NIR nodes {', '.join(map(repr, pending[:3]))} are in a cycle or not "
                     "reached from the Input; snnconv reads feed-forward graphs"
                 )
-            for n in ready:
-                order.append(n)
-                done.add(n)
-            pending = [n for n in pending if n not in done]
+            order.append(ready)
+            done.add(ready)
+            pending.remove(ready)
         return order
 
     # -- wiring ----------------------------------------------------------------------------
