@@ -7,7 +7,8 @@ The importers these simulators ship depart from the spec (docs/deploy.md measure
   (spikes, membrane) tuple the graph executor passes on as data; it has no ``Scale``.
 * Norse 1.1 goes through nirtorch's deprecated ``load``, has no ``AvgPool2d`` or ``Scale``
   and applies ``Flatten``'s per-sample dims to the batched tensor.
-* nirtorch 2.6's default ``Affine`` mapping drops the bias (it sets ``weight.bias``).
+* nirtorch 2.6's default ``Affine`` mapping drops the bias (it sets ``weight.bias``), and its
+  ``Conv2d`` mapping takes ``weight.shape[1]`` as the input channels, wrong for groups > 1.
 
 ``to_snntorch`` and ``to_norse`` build the graph with nirtorch's ``nir_to_torch`` and a node map
 that keeps NIR's meaning: the simulator's own neuron (snnTorch ``Leaky`` with ``beta = 1``,
@@ -88,6 +89,23 @@ def _linear(node) -> torch.nn.Linear:
     return m
 
 
+def _conv2d(node) -> torch.nn.Conv2d:
+    """nirtorch 2.6's default map takes in_channels = weight.shape[1], wrong for groups > 1."""
+    w = np.asarray(node.weight, np.float32)
+    m = torch.nn.Conv2d(
+        w.shape[1] * int(node.groups),
+        w.shape[0],
+        tuple(w.shape[2:]),
+        stride=node.stride,
+        padding=node.padding,
+        dilation=node.dilation,
+        groups=int(node.groups),
+    )
+    m.weight.data = torch.as_tensor(w)
+    m.bias.data = torch.as_tensor(np.asarray(node.bias, np.float32))
+    return m
+
+
 def _flatten(node) -> torch.nn.Flatten:
     """NIR's dims count a sample's axes (``start_dim=0``: all of them); torch's the batch's."""
     start, end = int(node.start_dim), int(node.end_dim)
@@ -108,6 +126,7 @@ def _node_map(neuron: type[torch.nn.Module]) -> dict:
         nir.IF: neuron,
         nir.Affine: _affine,
         nir.Linear: _linear,
+        nir.Conv2d: _conv2d,
         nir.Flatten: _flatten,
         nir.Scale: lambda n: _Scale(n.scale),
         nir.SumPool2d: _sumpool,
