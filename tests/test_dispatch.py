@@ -24,7 +24,7 @@ from snnconv.simulate.engine import OUTPUT
 SRC = pathlib.Path(__file__).resolve().parents[1] / "src" / "snnconv"
 #: Files other branches rewrite at the same time (load/ splits its handlers, export/ gets a
 #: spike-kind check); the lead removes an entry once that branch has merged.
-ELSEWHERE = {"export/nir.py"}
+ELSEWHERE: set[str] = set()
 
 
 def _sources():

@@ -69,7 +69,7 @@ def _run_nir(graph, x: np.ndarray, timesteps: int) -> np.ndarray:
                 y = inp * torch.as_tensor(node.scale)
             elif isinstance(node, nir.IF):
                 m = v.get(n, 0) + torch.as_tensor(node.r) * inp
-                y = (m >= torch.as_tensor(node.v_threshold)).float()  # snnconv fires on >=
+                y = (m > torch.as_tensor(node.v_threshold)).float()  # NIR's rule: v > v_threshold
                 v[n] = m * (1 - y) + torch.as_tensor(node.v_reset) * y
             elif isinstance(node, nir.Output):
                 y = inp
@@ -111,7 +111,9 @@ def test_file_round_trip_kinds_edges_and_scaled_weights(snns, tmp_path):
     # The first neuron's bias current moved into the conv before it.
     conv0 = snn.node("/0/Conv").params["bias"] + snn.node("/2/Relu").params.get("bias", 0)
     np.testing.assert_allclose(back.nodes["0_Conv"].bias, conv0, rtol=1e-6)
-    assert np.all(back.nodes["2_Relu"].v_threshold == np.float32(theta))
+    # NIR fires on v > v_threshold: the float32 just below snnconv's threshold (fires on >=).
+    below = np.nextafter(np.float32(theta), np.float32(-np.inf))
+    assert np.all(back.nodes["2_Relu"].v_threshold == below)
     with pytest.raises(InputError, match="exists"):
         write_nir(snn, path)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from snnconv import ops
+from snnconv.deployment import recorded
 from snnconv.graph import SYNAPTIC_OPS, Graph, all_nodes, unroll
 
 
@@ -53,6 +54,7 @@ def describe(graph: Graph) -> dict:
             row["threshold"] = [float(v) for v in np.ravel(n.params["threshold"])]
         nodes.append(row)
     meta = graph.metadata
+    facts = {"deployment": recorded(graph)} if graph.is_snn else {}
     return {
         "kind": "snn" if graph.is_snn else "ann",
         "input_shape": list(graph.input_shape),
@@ -63,4 +65,5 @@ def describe(graph: Graph) -> dict:
         **depth(graph),
         "verification": {k: v for k, v in meta.items() if k.startswith("verify_")},
         "metadata": dict(meta),
+        **facts,
     }

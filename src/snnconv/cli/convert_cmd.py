@@ -22,8 +22,10 @@ from snnconv.convert import ConversionSettings, convert
 from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import NEURONS, RESETS
+from snnconv.convert.targets import TARGETS, apply_target
 from snnconv.data import load_dataset, parse_normalize
 from snnconv.data.fit import check_images
+from snnconv.deployment import describe, recorded
 from snnconv.graph import all_nodes
 from snnconv.load import load_input_model
 from snnconv.neurons import kind_of
@@ -108,7 +110,8 @@ def default_output(model: str | None, factory: str | None) -> str:
     default="gate",
     show_default=True,
     help="gate: pass the most active input per window; avg: replace by average "
-    "pooling (changes the ANN).",
+    "pooling (changes the ANN); relu: the same max from relus, max(a, b) = a + relu(b - a), "
+    "2x2 stride-2 pools only (IF neurons NIR expresses; others become average pools).",
 )
 @click.option(
     "--hybrid-after",
@@ -127,6 +130,15 @@ def default_output(model: str | None, factory: str | None) -> str:
     show_default=True,
     help="What the ANN part reads: rate x threshold of the boundary spikes, or the mean "
     "membrane input of a boundary layer that does not fire.",
+)
+@click.option(
+    "--target",
+    type=click.Choice(tuple(TARGETS)),
+    default="snnconv",
+    show_default=True,
+    help="Where the SNN will run. nir: exactly what NIR expresses (binary IF at rest, reset "
+    "to 0, max pools from relus), calibrated under those constraints; overrides --neuron, "
+    "--reset, --v0 and --maxpool.",
 )
 @batch_size_option()
 @seed_option()
@@ -156,6 +168,7 @@ def convert_cmd(
     check_outputs(output, force=force)
     settings = ConversionSettings(**conversion)
     settings.check()
+    settings = apply_target(settings)
     err_console.print(f"torch threads: {threads.current()}")
     graph = load_input_model(
         model,
@@ -203,6 +216,8 @@ def convert_cmd(
             "threshold search kept these multiples of the initial thresholds: "
             + ", ".join(f"{name} ×{s:.2f}" for name, s in scales.items())
         )
+    for line in describe(recorded(snn)):
+        console.print(line, highlight=False, markup=False)
     predict(snn, ds, settings.target_timesteps, batch_size)
 
 

@@ -27,12 +27,12 @@ def export_cmd(model, fmt, output, force, approximate):
 
     Spike amplitudes (thresholds) are folded into the next layers' weights and neuron bias
     currents into the preceding layer's bias, so the NIR graph computes what snnconv
-    simulates. Needs `pip install 'snnconv[nir]'`.
+    simulates. A model NIR cannot express exactly is refused with every setting that
+    prevents it and the `convert --target nir` command. Needs `pip install 'snnconv[nir]'`.
 
     \b
     Example:
-      snnconv convert model.onnx --calib-data digits --reset zero --v0 0 --maxpool avg \\
-          -o model.snn.onnx
+      snnconv convert model.onnx --calib-data digits --target nir -o model.snn.onnx
       snnconv export model.snn.onnx --format nir -o model.nir
     """
     from snnconv.atomic import check_writable

@@ -7,6 +7,7 @@ from rich.table import Table
 
 from snnconv.cli.options import force_option, json_option, model_options
 from snnconv.cli.output import check_outputs, console, write_json
+from snnconv.deployment import describe as describe_deployment
 from snnconv.describe import describe
 from snnconv.load import load_input_model
 from snnconv.report.tables import fmt_count
@@ -77,5 +78,8 @@ def inspect_cmd(model, torch_factory, weights, input_shape, trust_pickle, json_p
         )
     if info["kind"] == "ann":
         console.print("[green]every op converts[/green]: run snnconv convert")
+    else:
+        for line in describe_deployment(info["deployment"]):
+            console.print(line, highlight=False, markup=False)
     if json_path:
         write_json(json_path, info, force)

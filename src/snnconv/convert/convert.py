@@ -24,9 +24,11 @@ from snnconv.convert.hybrid import (
     make_hybrid,
     refuse_ann_only_ops,
 )
-from snnconv.convert.maxpool import MAXPOOL_MODES, maxpool_to_avg, pool_after_activation
+from snnconv.convert.maxpool import MAXPOOL_MODES, MAXPOOL_PASSES, pool_after_activation
 from snnconv.convert.neurons import NEURONS, RESETS, to_neurons
+from snnconv.convert.targets import apply_target
 from snnconv.data.fit import check_images
+from snnconv.deployment import deployment
 from snnconv.errors import InputError
 from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 
@@ -50,6 +52,7 @@ class ConversionSettings:
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
     seed: int = 0
+    target: str = "snnconv"  # a deployment target of convert.targets.TARGETS
 
     def check(self) -> None:
         try:
@@ -85,7 +88,7 @@ def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
     """The ANN the SNN will approximate: batch norm folded, max pools after activations, and
     (with ``maxpool="avg"``) max pools replaced by average pools."""
     g = pool_after_activation(fold_affine(graph))
-    return maxpool_to_avg(g) if maxpool == "avg" else g
+    return MAXPOOL_PASSES[maxpool](g)
 
 
 class StageTimer:
@@ -124,6 +127,7 @@ def convert(
     under ``--neuron auto``), and ``neuron choice``.
     """
     settings.check()
+    settings = apply_target(settings)
     check_images(calib_x, graph.input_shape, "calibration data")
     timer = StageTimer()
     ann = prepare_ann(graph, settings.maxpool)
@@ -166,6 +170,7 @@ def convert(
         "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
         "snnconv.calibration_images": str(len(calib_x)),
         "snnconv.stage_seconds": json.dumps({k: round(v, 3) for k, v in timer.seconds.items()}),
+        "snnconv.deployment": json.dumps(deployment(snn)),
     }
     return snn
 

@@ -14,14 +14,16 @@ Two facts make the export exact rather than approximate:
 * a neuron's constant ``bias`` current (layer-wise calibration) is added to the bias of the
   conv/linear layer that feeds it alone (directly or through an add).
 
-What NIR cannot say is refused with the node's name and what to do: signed neurons, initial membrane
-``v0 != 0`` or a calibrated ``potential`` (NIR neurons start at rest), reset by subtraction
-(NIR's IF resets to v_reset), gated max pools, concat, reshape, unfolded affine nodes.
-``approximate=True`` exports v0 and reset anyway (as v0 = 0, reset to zero) and lists each
-approximation. NIR fires on
-``v > v_threshold``, snnconv on ``v >= threshold``: they differ only when a membrane lands
-exactly on its threshold. One snnconv timestep is one NIR time step (dt = 1), and the
-prediction is the argmax of the output summed over time.
+What NIR cannot express is refused before anything is written, every blocker at once (see
+``snnconv.deployment``): signed neurons, initial membrane ``v0 != 0`` or a calibrated
+``potential`` (NIR neurons start at rest), reset by subtraction (NIR's IF resets to v_reset),
+gated max pools, concat, reshape, unfolded affine nodes. ``approximate=True`` exports v0 and
+reset anyway (as v0 = 0, reset to zero) and lists each approximation.
+
+Firing rule: NIR fires on ``v > v_threshold``, snnconv on ``v >= threshold``. The exported
+``v_threshold`` is the float32 just below snnconv's threshold, so for float32 membranes the two
+rules fire on exactly the same steps. One snnconv timestep is one NIR time step (dt = 1), and
+the prediction is the argmax of the output summed over time.
 """
 
 from __future__ import annotations
@@ -31,24 +33,66 @@ import re
 import numpy as np
 
 from snnconv import ops
+from snnconv.deployment import blockers, nir_command
 from snnconv.errors import InputError
 from snnconv.graph import Graph, Node
-
-_MAXPOOL_HINT = "convert with `--maxpool avg` to get average pools, which NIR has"
+from snnconv.ops import spec_of
 
 
 def to_nir(snn: Graph, *, approximate: bool = False):
     """The NIR graph of a converted SNN, and the list of approximations made (empty unless
-    ``approximate``). Raises ``InputError`` naming the first node NIR cannot express."""
+    ``approximate``). Raises ``InputError`` naming every setting NIR cannot express."""
     nir = _import_nir()
+    refuse_inexact(snn, approximate)
     return _Exporter(nir, snn, approximate).run()
+
+
+def refuse_inexact(snn: Graph, approximate: bool = False) -> None:
+    """Raise one ``InputError`` listing every blocker (those ``approximate`` drops aside)."""
+    found = [b for b in blockers(snn) if not (approximate and b.approximable)]
+    if not found:
+        return
+    listed = "; ".join(
+        f"{b.setting} ({b.reason}) in {', '.join(b.nodes[:3])}"
+        + (f" and {len(b.nodes) - 3} more" if len(b.nodes) > 3 else "")
+        + f": use {b.instead}"
+        for b in found
+    )
+    hint = (
+        " Or pass --approximate to export v0 and reset as v0 = 0, reset to zero (the NIR "
+        "model's accuracy may then differ)."
+        if all(b.approximable for b in found)
+        else ""
+    )
+    raise InputError(
+        f"NIR cannot express this SNN exactly: {listed}. Reconvert for NIR with: "
+        f"{nir_command(snn)}.{hint}"
+    )
+
+
+def nir_threshold(theta: np.ndarray) -> np.ndarray:
+    """The NIR ``v_threshold`` (fires on v > it) that fires where snnconv (v >= theta) does."""
+    return np.nextafter(theta.astype(np.float32), np.float32(-np.inf))
+
+
+#: The first nir release whose IF resets to ``v_reset``; before it, the IF reset by subtraction.
+NIR_MIN_VERSION = (1, 0, 6)
 
 
 def _import_nir():
     try:
         import nir
     except ImportError as e:
-        raise InputError("NIR export needs the `nir` package: pip install 'snnconv[nir]'") from e
+        raise InputError("NIR needs the `nir` package: pip install 'snnconv[nir]'") from e
+    from importlib.metadata import version
+
+    found = version("nir")
+    parts = tuple(int(p) for p in re.findall(r"\d+", found)[:3])
+    if parts < NIR_MIN_VERSION:
+        raise InputError(
+            f"nir {found} is installed; snnconv needs nir >= 1.0.6, whose IF resets to v_reset "
+            "(older releases reset by subtraction): pip install 'snnconv[nir]'"
+        )
     return nir
 
 
@@ -87,10 +131,10 @@ class _Exporter:
             if node.op == "if_neuron":
                 self._plan_bias(node)
         for node in self.g:
-            handler = getattr(self, "_" + node.op, None)
+            handler = _HANDLERS.get(node.op)
             if handler is None:
-                raise InputError(self._unsupported(node))
-            handler(node)
+                raise InputError(f"node {node.name!r}: op {node.op!r} has no NIR equivalent")
+            handler(self, node)
         out_shape = np.array(self.shapes[self.g.output])
         self.nodes["output"] = self.nir.Output(output_type={"output": out_shape})
         self._connect(self.g.output, "output")
@@ -137,7 +181,7 @@ class _Exporter:
             node.name,
             self.nir.IF(
                 r=np.ones(shape, np.float32),
-                v_threshold=theta,
+                v_threshold=nir_threshold(theta),
                 v_reset=np.zeros(shape, np.float32),
             ),
         )
@@ -145,36 +189,11 @@ class _Exporter:
         self.out[node.name] = ([nid], theta)
 
     def _check_neuron(self, node: Node) -> None:
-        if node.attrs.get("signed"):  # not approximated: dropping the -1s changes the model
-            raise InputError(
-                f"node {node.name!r}: NIR cannot express signed neurons (NIR's IF emits only "
-                "positive spikes); convert with `--neuron if`"
-            )
-        problems = []
-        if node.attrs.get("v0", 0.0) != 0.0:
-            problems.append(
-                f"initial membrane v0 = {node.attrs['v0']} x threshold (NIR neurons start at "
-                "0; convert with `--v0 0`)"
-            )
-        if "potential" in node.params:
-            problems.append(
-                "a calibrated initial membrane potential (NIR neurons start at 0; convert with "
-                "`--calibrate bias` or `--calibrate none`)"
-            )
-        if node.attrs.get("reset") == "subtract":
-            problems.append(
-                "reset by subtraction (NIR's IF resets to v_reset; convert with `--reset zero`)"
-            )
-        if not problems:
-            return
-        if not self.approximate:
-            raise InputError(
-                f"node {node.name!r}: NIR cannot express "
-                + "; ".join(problems)
-                + ". Or pass --approximate to export it as v0 = 0 and reset to zero "
-                "(the NIR model's accuracy may then differ)."
-            )
-        self.notes.append(f"{node.name}: exported as v0 = 0, reset to zero")
+        """Blockers were refused up front; under ``approximate`` note what was dropped."""
+        if node.attrs.get("v0", 0.0) != 0.0 or "potential" in node.params or (
+            node.attrs.get("reset") == "subtract"
+        ):
+            self.notes.append(f"{node.name}: exported as v0 = 0, reset to zero")
 
     def _plan_bias(self, node: Node) -> None:
         """Find the synaptic layer that can carry the neuron's constant current exactly."""
@@ -196,7 +215,7 @@ class _Exporter:
         src = self.g.node(name)
         if [c.name for c in self.g.consumers(name)] != [consumer] or name == self.g.output:
             return None
-        if src.op in ("conv", "linear"):
+        if spec_of(src).engine == "synaptic":  # a conv or linear layer: its bias takes it
             return name
         if src.op == "add":
             for i in src.inputs:
@@ -228,11 +247,11 @@ class _Exporter:
         in_hw = tuple(int(d) for d in self.shapes[node.inputs[0]][1:])
         conv = self.nir.Conv2d(
             input_shape=in_hw,
-            weight=w,
+            weight=_dense(w, groups),
             stride=tuple(node.attrs["stride"]),
             padding=(top, left),
             dilation=tuple(node.attrs["dilation"]),
-            groups=groups,
+            groups=1,
             bias=bias.astype(np.float32),
         )
         self._synapse(node, ids, conv)
@@ -316,21 +335,30 @@ class _Exporter:
         self._connect(node.inputs[0], nid)
         self.out[node.name] = ([nid], np.ones(self.shapes[node.name], np.float32))
 
-    def _unsupported(self, node: Node) -> str:
-        hints = {
-            "maxpool_gate": _MAXPOOL_HINT,
-            "maxpool": _MAXPOOL_HINT,
-            "concat": "NIR has no concatenation; this model cannot be exported to NIR",
-            "reshape": "NIR has only Flatten; use flatten instead of reshape in the model",
-            "hybrid_boundary": "a hybrid net's ANN part is not spiking; export the plain SNN "
-            "(convert without --hybrid-after)",
-            "backres": "NIR has no block run repeatedly with shared weights (BackRes); "
-            "exporting it would need the unrolled network",
-            "affine": "it was not folded into a conv/linear layer; put batch norm right "
-            "after a conv or linear layer so conversion folds it",
-        }
-        hint = hints.get(node.op, "NIR has no equivalent op")
-        return f"node {node.name!r}: op {node.op!r} cannot be exported to NIR: {hint}"
+
+_HANDLERS = {
+    "if_neuron": _Exporter._if_neuron,
+    "conv": _Exporter._conv,
+    "linear": _Exporter._linear,
+    "avgpool": _Exporter._avgpool,
+    "global_avgpool": _Exporter._global_avgpool,
+    "flatten": _Exporter._flatten,
+    "add": _Exporter._add,
+}
+
+
+def _dense(w: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped conv's weight as the block-diagonal dense weight of the same conv: nir (up to
+    1.0.8 at least) infers a grouped Conv2d's input channels as weight.shape[1], so ``nir.read``
+    rejects files with grouped convs."""
+    if groups == 1:
+        return w
+    co, cig = w.shape[0], w.shape[1]
+    dense = np.zeros((co, cig * groups, *w.shape[2:]), np.float32)
+    per = co // groups
+    for g in range(groups):
+        dense[g * per : (g + 1) * per, g * cig : (g + 1) * cig] = w[g * per : (g + 1) * per]
+    return dense
 
 
 def _per_element(threshold: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -31,8 +31,8 @@ def load_model(
     weights: str | Path | None = None,
     trust_pickle: bool = False,
 ) -> Graph:
-    """Load a model by its suffix: ``.onnx``, ``.pt2`` (torch.export), TorchScript
-    (``.pt``/``.pth``/``.ts``) or a ``module:factory`` string.
+    """Load a model by its suffix: ``.onnx``, ``.nir`` (an SNN), ``.pt2`` (torch.export),
+    TorchScript (``.pt``/``.pth``/``.ts``) or a ``module:factory`` string.
 
     ``input_shape``, ``weights`` and ``trust_pickle`` matter for PyTorch models only; an ONNX
     file carries its own input shape.
@@ -41,14 +41,18 @@ def load_model(
     suffix = Path(text).suffix.lower()
     if suffix == ".onnx":
         return load_onnx(path, verify=verify)
+    if suffix == ".nir":  # an SNN made elsewhere, read as snnconv's graph
+        from snnconv.export.nir_reader import read_nir
+
+        return read_nir(path)
     is_factory = ":" in text and not suffix and not Path(text).exists()
     if suffix == ".pt2" or suffix in _TORCHSCRIPT or is_factory:
         return load_torch(
             path, input_shape=input_shape, weights=weights, trust_pickle=trust_pickle, verify=verify
         )
     raise InputError(
-        f"{path}: unknown model format {suffix!r}; expected .onnx, .pt2 (torch.export), "
-        ".pt/.pth/.ts (TorchScript), or a 'module:factory' PyTorch model"
+        f"{path}: unknown model format {suffix!r}; expected .onnx, .nir (NIR SNN), "
+        ".pt2 (torch.export), .pt/.pth/.ts (TorchScript), or a 'module:factory' PyTorch model"
     )
 
 

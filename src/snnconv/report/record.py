@@ -89,6 +89,8 @@ class Report:
     early_exit: EarlyExit | None = None
     chunk: int | None = None  # timesteps folded into the batch at once
     memory_budget_bytes: int | None = None  # --memory-budget (None: the default, a share of free)
+    # spike kind, NIR exactness and blockers (snnconv.deployment)
+    deployment: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @property

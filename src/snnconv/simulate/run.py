@@ -13,6 +13,7 @@ import torch
 from snnconv import ops
 from snnconv.convert.neurons import to_ann
 from snnconv.data.fit import check_images, check_labels
+from snnconv.deployment import recorded
 from snnconv.errors import InputError
 from snnconv.graph import Graph
 from snnconv.report.record import EarlyExit, Energy, LayerRecord, Report, Throughput
@@ -209,6 +210,7 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         layers=layers,
         conversion=conversion,
         early_exit=early,
+        deployment=recorded(snn),
     )
 
 
