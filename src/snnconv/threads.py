@@ -94,13 +94,11 @@ def default_threads(
     """The CPUs this process may run on, the cgroup quota where that is smaller, and no
     more than the CPUs other processes leave idle.
 
-    The last cap comes from bench/busy.py (docs/busy-bench.json): snnconv's operations are
-    small, and an intra-op thread that is descheduled stalls every one of them. On 2 cores
-    at a load of about 9, ``snnconv demo`` took 326 s with 2 threads and 65 s with 1, the
-    digits conversion 410 s and 53 s; beside two more 2-thread jobs the demo ran past 600 s
-    with 2 threads and took 163-226 s with 1. A thread too few on an idle machine costs at
-    most that thread's share of each op. The load average is system-wide (in a container,
-    the host's), so a busy host also means fewer threads.
+    The last cap is there because snnconv's operations are small: an intra-op thread that
+    is descheduled stalls every one of them, so on a loaded machine one thread beats two
+    many times over (bench/busy.py measures it), while a thread too few on an idle machine
+    costs at most that thread's share of each op. The load average is system-wide (in a
+    container, the host's), so a busy host also means fewer threads.
     """
     cpus = affinity_cpus()
     choice = ThreadChoice(max(1, cpus), "CPU affinity")
