@@ -18,19 +18,7 @@ import numpy as np
 import torch
 
 from snnconv.graph import Graph, Node
-
-
-def _simulator(graph: Graph):
-    # here, not at the top: the simulator's package imports the converter, which imports this
-    from snnconv.simulate.engine import Simulator
-
-    return Simulator(graph)
-
-
-def _output_name() -> str:
-    from snnconv.simulate.engine import OUTPUT
-
-    return OUTPUT
+from snnconv.simulate.engine import OUTPUT, Simulator
 
 
 class LayerWalk:
@@ -53,7 +41,7 @@ class LayerWalk:
             yield neuron
 
     def _advance(self, name: str) -> None:
-        sim = _simulator(self.snn)
+        sim = Simulator(self.snn)
         self._starts = [sim.run_span(s, self.timesteps, stop=name)[0] for s in self._starts]
 
     def run_through(
@@ -64,7 +52,7 @@ class LayerWalk:
         input current (see ``Simulator.run``'s ``probes``)."""
         end = self._names.index(neuron.name) + 1
         stop = self._names[end] if end < len(self._names) else None
-        sim = _simulator(self.snn)
+        sim = Simulator(self.snn)
         probes = None if probe is None else {neuron.name: probe}
         for s in self._starts:
             _, rec = sim.run_span(s, self.timesteps, stop, record=[neuron.name], probes=probes)
@@ -74,7 +62,7 @@ class LayerWalk:
         """Mean squared error between the SNN's output estimate after T steps and ``target``,
         the ANN's output on the walk's images (N x outputs), with the parameters now in
         place; simulates from the walk's position on."""
-        sim, output = _simulator(self.snn), _output_name()
+        sim, output = Simulator(self.snn), OUTPUT
         total, start = 0.0, 0
         for s, size in zip(self._starts, self.sizes, strict=True):
             _, rec = sim.run_span(s, self.timesteps, record=[output])
