@@ -4,9 +4,10 @@ For each model (the digits CNN, the Fashion-MNIST VGG- and ResNet-style nets) an
 with ``--target nir`` for that T (cached under out/nir/), export to NIR, and run the same test
 images for the same T in snnconv and in each consumer. Per consumer, both its importer as
 shipped and ``snnconv.interop``'s loader (NIR's semantics): accuracy, the fraction of images
-with snnconv's prediction, and spikes per IF layer (per image) beside snnconv's. Needs nir,
+with snnconv's prediction, and spikes per neuron layer (per image) beside snnconv's. Needs nir,
 nirtorch, snntorch and norse (``pip install --no-deps snntorch norse nirtorch``).
-Usage: ``python bench/nir_crosscheck.py [--models digits,vgg,resnet] [--timesteps 16,32]``.
+Usage: ``python bench/nir_crosscheck.py [--models digits,vgg,resnet] [--timesteps 16,32]
+[--reset subtract|zero] [--cache DIR]``.
 """
 
 from __future__ import annotations
@@ -36,11 +37,12 @@ from snnconv.simulate.engine import OUTPUT  # noqa: E402
 BATCH = 250
 
 
-def snn_for(name: str, t: int, graph, train, cache: Path):
-    path = cache / f"{name}-T{t}.snn.onnx"
+def snn_for(name: str, t: int, graph, train, cache: Path, reset: str):
+    path = cache / f"{name}-T{t}-reset-{reset}.snn.onnx"
     if path.is_file():
         return load_onnx(path)
-    snn = convert(graph, train.x, ConversionSettings(target_timesteps=t, target="nir"))
+    settings = ConversionSettings(target_timesteps=t, target="nir", reset=reset)
+    snn = convert(graph, train.x, settings)
     cache.mkdir(parents=True, exist_ok=True)
     save_onnx(snn, path, force=True)
     return snn
@@ -100,20 +102,26 @@ def _snntorch_if(beta: float, reset: str):
 
 
 def departures(g) -> dict:
-    """Each departure of a shipped importer alone, on the NIR-spec loader: its module."""
+    """Each departure of a shipped importer alone, on the NIR-spec loader: its module. The IF
+    departures only where the graph has IF nodes (reset to zero)."""
     import nir
     import nirtorch
 
-    no_bias = interop._node_map(interop._NorseIF)
+    def loader(if_module):
+        return nirtorch.nir_to_torch(g, {**interop._node_map("snntorch"), nir.IF: if_module})
+
+    no_bias = interop._node_map("norse")
     no_bias.pop(nir.Affine)  # nirtorch's default Affine mapping: the bias is dropped
-    return {
-        "snntorch IF as Leaky(beta=0.9), reset by subtraction": interop._build(
-            g, _snntorch_if(0.9, "subtract")
-        ),
-        "snntorch IF leak beta=0.9 only": interop._build(g, _snntorch_if(0.9, "zero")),
-        "snntorch IF reset by subtraction only": interop._build(g, _snntorch_if(1.0, "subtract")),
-        "nirtorch default Affine (bias dropped)": nirtorch.nir_to_torch(g, no_bias),
-    }
+    found = {"nirtorch default Affine (bias dropped)": nirtorch.nir_to_torch(g, no_bias)}
+    if any(isinstance(n, nir.IF) for n in g.nodes.values()):
+        found |= {
+            "snntorch IF as Leaky(beta=0.9), reset by subtraction": loader(
+                _snntorch_if(0.9, "subtract")
+            ),
+            "snntorch IF leak beta=0.9 only": loader(_snntorch_if(0.9, "zero")),
+            "snntorch IF reset by subtraction only": loader(_snntorch_if(1.0, "subtract")),
+        }
+    return found
 
 
 def compare(preds: np.ndarray, ref: np.ndarray, y: np.ndarray) -> dict:
@@ -130,13 +138,19 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=1000, help="Fashion-MNIST test images")
     p.add_argument("--calib", type=int, default=1000, help="calibration images")
     p.add_argument("--cache", default="out/nir")
+    p.add_argument(
+        "--reset",
+        default="subtract",
+        choices=("subtract", "zero"),
+        help="subtract: the Integrator/Threshold loop; zero: NIR's IF",
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     versions = {k: version(k) for k in ("nir", "nirtorch", "snntorch", "norse", "torch")}
     for name in args.models.split(","):
         graph, train, test = model_and_data(name, args.limit, args.calib)
         for t in map(int, args.timesteps.split(",")):
-            snn = snn_for(name, t, graph, train, Path(args.cache))
+            snn = snn_for(name, t, graph, train, Path(args.cache), args.reset)
             g, _ = to_nir(snn)
             ids = {v.metadata.get("snnconv_name"): k for k, v in g.nodes.items()}
             ref, ref_spikes = snnconv_run(snn, test.x, t)
@@ -145,6 +159,7 @@ def main() -> None:
                 "bench": "nir_crosscheck",
                 "model": name,
                 "timesteps": t,
+                "reset": args.reset,
                 "images": n,
                 "versions": versions,
                 "snnconv": {"accuracy": float((ref == test.y).mean())},

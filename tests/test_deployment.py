@@ -33,12 +33,13 @@ def test_default_conversion_lists_every_nir_blocker_at_once(vgg):
     facts = deployment(snn)
     assert facts["spikes"] == "binary" and facts["nir_exact"] is False
     settings = {b["setting"]: b for b in facts["blockers"]}
-    assert set(settings) == {"--v0 0.5", "--reset subtract", "--maxpool gate"}
+    # reset by subtraction is no blocker: it exports as an Integrator -> Threshold loop
+    assert set(settings) == {"--v0 0.5", "--maxpool gate"}
     assert settings["--maxpool gate"]["instead"] == "--maxpool avg"
-    assert settings["--reset subtract"]["nodes"] == [n.name for n in snn if n.op == "if_neuron"]
+    assert settings["--v0 0.5"]["nodes"] == [n.name for n in snn if n.op == "if_neuron"]
     with pytest.raises(InputError) as e:
         to_nir(snn)
-    for text in ("--v0 0", "--reset zero", "--maxpool avg", "--target nir"):
+    for text in ("--v0 0", "--maxpool avg", "--target nir"):
         assert text in str(e.value)
 
 
@@ -56,9 +57,14 @@ def test_target_nir_is_exact_and_exports_without_notes(vgg):
     assert deployment(snn) == {"spikes": "binary", "nir_exact": True, "blockers": []}
     assert json.loads(snn.metadata["snnconv.deployment"])["nir_exact"] is True
     settings = json.loads(snn.metadata["snnconv.conversion"])
-    assert (settings["reset"], settings["v0"], settings["maxpool"]) == ("zero", 0.0, "relu")
+    assert (settings["reset"], settings["v0"], settings["maxpool"]) == ("subtract", 0.0, "relu")
     graph, notes = to_nir(snn)
-    assert notes == [] and any(isinstance(n, nir.IF) for n in graph.nodes.values())
+    kinds = [type(n).__name__ for n in graph.nodes.values()]
+    assert notes == [] and "IF" not in kinds
+    assert kinds.count("I") == kinds.count("Threshold") == 3 + 2  # 2 for the relu max pool
+    zero = convert(g, x, ConversionSettings(target="nir", reset="zero", calibration_images=32))
+    assert deployment(zero)["nir_exact"] is True
+    assert any(isinstance(n, nir.IF) for n in to_nir(zero)[0].nodes.values())
 
 
 @pytest.mark.parametrize(
@@ -105,7 +111,7 @@ def test_cli_facts_in_convert_metadata_report_inspect_and_export(tmp_path):
     assert code == 0, err
     facts = json.loads(report.read_text())["deployment"]
     assert facts["spikes"] == "binary" and not facts["nir_exact"]
-    assert len(facts["blockers"]) == 3
+    assert len(facts["blockers"]) == 2
 
     info = tmp_path / "i.json"
     code, err = run_in_process("inspect", str(tmp_path / "nir.snn.onnx"), "--json", str(info))
@@ -115,7 +121,7 @@ def test_cli_facts_in_convert_metadata_report_inspect_and_export(tmp_path):
     out = tmp_path / "m.nir"
     code, err = run_in_process("export", str(tmp_path / "default.snn.onnx"), "-o", str(out))
     assert code == 2 and not out.exists()
-    for text in ("--v0 0", "--reset zero", "--maxpool avg", "--target nir"):
+    for text in ("--v0 0", "--maxpool avg", "--target nir"):
         assert text in err
     code, err = run_in_process("export", str(tmp_path / "nir.snn.onnx"), "-o", str(out))
     assert code == 0, err

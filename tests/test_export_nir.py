@@ -31,22 +31,45 @@ def snns():
     return out
 
 
+def _back_edges(graph) -> set[tuple[str, str]]:
+    """Edges closing a cycle (found depth first from the input): they carry last step's value."""
+    succ = {n: [t for s, t in graph.edges if s == n] for n in graph.nodes}
+    back, on_path, seen = set(), set(), set()
+
+    def visit(n):
+        seen.add(n)
+        on_path.add(n)
+        for t in succ[n]:
+            if t in on_path:
+                back.add((n, t))
+            elif t not in seen:
+                visit(t)
+        on_path.discard(n)
+
+    visit("input")
+    return back
+
+
 def _run_nir(graph, x: np.ndarray, timesteps: int) -> np.ndarray:
-    """A reference discrete-time NIR interpreter (dt = 1): predictions per step, (T, B)."""
+    """A reference discrete-time NIR interpreter (dt = 1): predictions per step, (T, B). An
+    edge closing a cycle carries its source's value of the step before (zero at first)."""
+    back = _back_edges(graph)
     order, done = [], {"input"}
-    preds = {n: [s for s, t in graph.edges if t == n] for n in graph.nodes}
+    preds = {n: [s for s, t in graph.edges if t == n and (s, n) not in back] for n in graph.nodes}
+    late = {n: [s for s, t in back if t == n] for n in graph.nodes}
     while len(order) < len(graph.nodes) - 1:
         for n in graph.nodes:
             if n not in done and all(p in done for p in preds[n]):
                 order.append(n)
                 done.add(n)
     v: dict[str, torch.Tensor] = {}
-    acc, out = 0, []
+    acc, out, before = 0, [], {}
     xt = torch.as_tensor(x)
     for _ in range(timesteps):
         val = {"input": xt}
         for n in order:
-            node, inp = graph.nodes[n], sum(val[p] for p in preds[n])
+            node = graph.nodes[n]
+            inp = sum(val[p] for p in preds[n]) + sum(before.get(p, 0) for p in late[n])
             if isinstance(node, nir.Conv2d):
                 y = F.conv2d(
                     inp,
@@ -71,14 +94,74 @@ def _run_nir(graph, x: np.ndarray, timesteps: int) -> np.ndarray:
                 m = v.get(n, 0) + torch.as_tensor(node.r) * inp
                 y = (m > torch.as_tensor(node.v_threshold)).float()  # NIR's rule: v > v_threshold
                 v[n] = m * (1 - y) + torch.as_tensor(node.v_reset) * y
+            elif isinstance(node, nir.I):  # dv/dt = r I, its membrane the output
+                y = v[n] = v.get(n, 0) + torch.as_tensor(node.r) * inp
+            elif isinstance(node, nir.Threshold):
+                y = (inp > torch.as_tensor(node.threshold)).float()
             elif isinstance(node, nir.Output):
                 y = inp
             else:
                 raise AssertionError(type(node))
             val[n] = y
+        before = val
         acc = acc + val["output"]
         out.append(acc.argmax(1))
     return torch.stack(out).numpy()
+
+
+@pytest.fixture(scope="module")
+def subtracting():
+    """--target nir with its default reset by subtraction (the Integrator/Threshold loop)."""
+    out = {}
+    for kind in ("vgg", "residual", "strided", "mlp"):
+        g = graph_of(kind)
+        settings = ConversionSettings(target="nir", calibration_images=32)
+        out[kind] = convert(g, inputs(g.input_shape, 32), settings, batch_size=32)
+    return out
+
+
+@pytest.mark.parametrize("kind", ["vgg", "residual", "strided", "mlp"])
+def test_subtraction_loop_run_as_nir_defines_it_predicts_like_the_snn(subtracting, kind):
+    snn, T = subtracting[kind], 12
+    assert {n.attrs["reset"] for n in snn if n.op == "if_neuron"} == {"subtract"}
+    graph, notes = to_nir(snn)
+    assert notes == [] and not any(isinstance(n, nir.IF) for n in graph.nodes.values())
+    x = inputs(snn.input_shape, 40, seed=5)
+    y = np.zeros(len(x), np.int64)
+    ref = _run_nir(graph, x, T)
+    for c in range(3):
+        counts, _ = Simulator(snn).run(torch.as_tensor(x), torch.as_tensor(y + c), T)
+        assert counts.correct_per_step.tolist() == (ref == c).sum(1).tolist()
+
+
+def test_subtraction_loop_is_the_neuron_step_by_step():
+    """One layer, a constant input: the loop's spikes are snnconv's on every step, and its
+    membrane is snnconv's before the reset; an IF resetting to zero fires on another beat."""
+    theta = np.array([0.7, 1.3, 0.25], np.float32)
+    current = np.array([0.31, 1.0, 0.09], np.float32)
+    snn_v, snn_s = np.zeros(3, np.float32), []
+    nir_v, nir_s, last = np.zeros(3, np.float32), [], np.zeros(3, np.float32)
+    below = np.nextafter(theta, np.float32(-np.inf))
+    for _ in range(40):
+        snn_v = snn_v + current
+        s = (snn_v >= theta).astype(np.float32)
+        snn_s.append(s)
+        pre = snn_v.copy()
+        snn_v = snn_v - s * theta
+        nir_v = nir_v + (current + (-theta) * last)  # I's input: the sum of its edges
+        last = (nir_v > below).astype(np.float32)
+        nir_s.append(last)
+        np.testing.assert_allclose(nir_v, pre, rtol=1e-5)
+    np.testing.assert_array_equal(nir_s, snn_s)
+    # 40 steps: floor(40 * current / theta) spikes, the rate the ANN's activation asks for
+    assert np.sum(snn_s, 0).tolist() == [17, 30, 14]
+    # NIR's IF resets to zero: one spike every ceil(theta / current) steps, fewer in all
+    v, fired = np.zeros(3, np.float32), np.zeros(3)
+    for _ in range(40):
+        v = v + current
+        fired += v > below
+        v = np.where(v > below, np.float32(0), v)
+    assert fired.tolist() == [13, 20, 13]
 
 
 @pytest.mark.parametrize("kind", ["vgg", "residual", "strided"])
@@ -128,10 +211,12 @@ def test_refuses_what_nir_cannot_express():
         to_nir(gated)
     binary = ConversionSettings(neuron="if", maxpool="avg", calibrate="none")
     default = convert(g, x, binary)
-    with pytest.raises(InputError, match=r"v0 = 0.5.*--v0 0.*--reset zero"):
+    with pytest.raises(InputError, match=r"v0 = 0.5.*--v0 0") as e:
         to_nir(default)
-    _, notes = to_nir(default, approximate=True)
-    assert len(notes) == 3
+    assert "--reset" not in str(e.value)  # reset by subtraction exports exactly
+    graph, notes = to_nir(default, approximate=True)
+    assert len(notes) == 3 and all("v0 = 0" in n for n in notes)
+    assert sum(isinstance(n, nir.Threshold) for n in graph.nodes.values()) == 3
     cat = convert(graph_of("concat"), x, EXACT)
     with pytest.raises(InputError, match="concat"):
         to_nir(cat)

@@ -60,14 +60,44 @@ def test_norse_runs_our_nir_like_snnconv(exported):
     _agrees(exported, to_norse)
 
 
+def _zero_reset(kind: str):
+    g = graph_of(kind)
+    settings = ConversionSettings(target="nir", reset="zero", calibration_images=32)
+    return to_nir(convert(g, inputs(g.input_shape, 32), settings))[0]
+
+
 @pytest.mark.slow
 def test_snntorch_shipped_importer_departs_from_nir(exported):
-    """snnTorch 1.0's own importer has no Scale (a residual net fails to load) and imports IF
-    as a leaky neuron; snnconv.interop exists because of this."""
+    """snnTorch 1.0's own importer has no Scale (a residual net fails to load), no Threshold
+    (a subtraction-reset loop fails to load) and imports IF as a leaky neuron; snnconv.interop
+    exists because of this."""
     snntorch_nir = pytest.importorskip("snntorch.import_nir")
-    graph, *_ = exported["residual"]
     with pytest.raises(ValueError, match="Scale"):
-        snntorch_nir.import_from_nir(graph)
+        snntorch_nir.import_from_nir(_zero_reset("residual"))
     graph, *_ = exported["mlp"]
-    leaky = [m for m in snntorch_nir.import_from_nir(graph).modules() if hasattr(m, "beta")]
+    with pytest.raises(ValueError, match="Threshold"):
+        snntorch_nir.import_from_nir(graph)
+    leaky = [
+        m for m in snntorch_nir.import_from_nir(_zero_reset("mlp")).modules() if hasattr(m, "beta")
+    ]
     assert leaky and all(float(m.beta) == pytest.approx(0.9) for m in leaky)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("consumer", ["snntorch", "norse"])
+def test_consumers_run_reset_to_zero_exports_like_snnconv(consumer):
+    """Reset to zero exports as NIR's IF; the loaders run that too, spike for spike."""
+    pytest.importorskip(consumer)
+    g = graph_of("strided")
+    snn = convert(
+        g,
+        inputs(g.input_shape, 32),
+        ConversionSettings(target="nir", reset="zero", calibration_images=32),
+    )
+    graph, _ = to_nir(snn)
+    assert any(isinstance(n, nir.IF) for n in graph.nodes.values())
+    x = torch.as_tensor(inputs(g.input_shape, 40, seed=5))
+    counts, rec = Simulator(snn).run(x, torch.zeros(len(x), dtype=torch.long), T, record=(OUTPUT,))
+    got, got_spikes = run_steps({"snntorch": to_snntorch, "norse": to_norse}[consumer](graph), x, T)
+    assert (got == rec[OUTPUT].reshape(T, len(x), -1)[-1].argmax(1).numpy()).all()
+    assert sum(got_spikes.values()) == sum(float(v.sum()) for v in counts.spikes.values())

@@ -79,6 +79,61 @@ def test_nir_if_rule_reset_and_r_are_read_as_nir_defines_them():
     assert counts.spikes[neuron.name].tolist() == [0, 3] * 4
 
 
+def test_round_trip_of_reset_to_zero_reads_nir_if():
+    g = graph_of("residual")
+    zero = ConversionSettings(target="nir", reset="zero", calibration_images=32)
+    snn = convert(g, inputs(g.input_shape, 32), zero, batch_size=32)
+    back = from_nir(to_nir(snn)[0])
+    assert {n.attrs["reset"] for n in back if n.op == "if_neuron"} == {"zero"}
+    x = torch.as_tensor(inputs(snn.input_shape, 40, seed=5))
+    y = torch.zeros(len(x), dtype=torch.long)
+    a, _ = Simulator(snn).run(x, y, 12)
+    b, _ = Simulator(back).run(x, y, 12)
+    assert a.correct_per_step.tolist() == b.correct_per_step.tolist()
+    assert [float(v.sum()) for v in a.spikes.values()] == [
+        float(v.sum()) for v in b.spikes.values()
+    ]
+
+
+def _loop(threshold, reset, r=None, tap_membrane=False):
+    """Input -> fc -> (I -> Threshold -> Scale(reset) -> I) -> out -> Output."""
+    ones = np.ones(3, np.float32)
+    nodes = {
+        "input": nir.Input(input_type={"input": np.array([4])}),
+        "fc": nir.Affine(weight=np.ones((3, 4), np.float32), bias=np.zeros(3, np.float32)),
+        "mem": nir.I(r=ones if r is None else r * ones),
+        "spk": nir.Threshold(threshold=threshold * ones),
+        "reset": nir.Scale(scale=reset * ones),
+        "out": nir.Affine(weight=np.eye(3, dtype=np.float32), bias=np.zeros(3, np.float32)),
+        "output": nir.Output(output_type={"output": np.array([3])}),
+    }
+    edges = [("input", "fc"), ("fc", "mem"), ("mem", "spk"), ("spk", "reset")]
+    edges += [("reset", "mem"), ("spk", "out"), ("out", "output")]
+    if tap_membrane:
+        edges.append(("mem", "out"))
+    return _graph(nodes, edges)
+
+
+def test_a_subtraction_loop_from_another_tool_is_one_neuron():
+    # threshold 1, input 0.75 per step: v = .75, 1.5 (> 1: spike), 1.25 (spike), 1.0 (not > 1),
+    # 1.75, 1.5, 1.25 (spikes), 1.0: 6 spikes in 8 steps, the rate 0.75 asks for; NIR's IF
+    # (reset to 0) would fire every second step.
+    g = from_nir(_loop(1.0, -1.0))
+    assert [n.op for n in g] == ["linear", "if_neuron", "linear"]
+    neuron = g.node("spk")
+    assert neuron.attrs["reset"] == "subtract"
+    x = torch.full((1, 4), 0.75 / 4)
+    counts, _ = Simulator(g).run(x, torch.zeros(1, dtype=torch.long), 8)
+    assert counts.spikes["spk"].tolist() == [0, 3, 3, 0, 3, 3, 3, 0]
+    # r = 2 doubles the input and the reset alike: 2 * 0.75 = 1.5 against threshold 2
+    g = from_nir(_loop(2.0, -1.0, r=2.0))
+    np.testing.assert_allclose(g.node("spk").params["threshold"], 1.0, rtol=1e-6)
+    with pytest.raises(InputError, match="'reset': the reset loop subtracts 0.5"):
+        from_nir(_loop(1.0, -0.5))
+    with pytest.raises(InputError, match="'mem'.*reaches other nodes"):
+        from_nir(_loop(1.0, -1.0, tap_membrane=True))
+
+
 def test_unsupported_nodes_are_named():
     ones = np.ones(3, np.float32)
     lif = nir.LIF(tau=ones, r=ones, v_leak=0 * ones, v_threshold=ones)

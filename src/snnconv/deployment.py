@@ -51,9 +51,7 @@ def _neuron(node: Node) -> list[tuple[str, str, str, bool]]:
     found = []
     kind = kind_of(node)
     if not kind.nir:
-        found.append(
-            (f"--neuron {kind.name}", f"NIR has no {kind.label}", "--neuron if", False)
-        )
+        found.append((f"--neuron {kind.name}", f"NIR has no {kind.label}", "--neuron if", False))
     if node.attrs.get("v0", 0.0) != 0.0:
         found.append(
             (
@@ -73,15 +71,8 @@ def _neuron(node: Node) -> list[tuple[str, str, str, bool]]:
                 True,
             )
         )
-    if node.attrs.get("reset") == "subtract":
-        found.append(
-            (
-                "--reset subtract",
-                "NIR's IF resets to v_reset (nir >= 1.0.6)",
-                "--reset zero",
-                True,
-            )
-        )
+    # Reset by subtraction is no blocker: the export writes it as NIR's Integrator ->
+    # Threshold loop (export/nir.py); reset to zero as NIR's IF.
     return found
 
 

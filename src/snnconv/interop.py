@@ -10,11 +10,18 @@ The importers these simulators ship depart from the spec (docs/deploy.md measure
 * nirtorch 2.6's default ``Affine`` mapping drops the bias (it sets ``weight.bias``), and its
   ``Conv2d`` mapping takes ``weight.shape[1]`` as the input channels, wrong for groups > 1.
 
+* Neither importer maps ``I`` (integrator) or ``Threshold``, the nodes of the loop
+  ``I -> Threshold -> Scale(-theta) -> I`` that snnconv writes for an IF resetting by
+  subtraction.
+
 ``to_snntorch`` and ``to_norse`` build the graph with nirtorch's ``nir_to_torch`` and a node map
 that keeps NIR's meaning: the simulator's own neuron (snnTorch ``Leaky`` with ``beta = 1``,
-reset to zero at once; Norse ``IAFCell``) for ``IF``, biases kept, a batch axis in front of
-NIR's per-sample shapes, ``Scale`` as a product. ``run_steps`` runs such a module for T steps
-(dt = 1) and returns the prediction (argmax of the summed output) and spikes per IF node.
+reset to zero at once; Norse ``IAFCell``) for ``IF``; for ``I`` the same neuron with nothing
+to reset (snnTorch ``reset_mechanism="none"``, Norse ``v_th = inf``), its membrane as output;
+for ``Threshold`` the simulator's spike function; biases kept, a batch axis in front of NIR's
+per-sample shapes, ``Scale`` as a product. nirtorch passes a recurrent edge's value on one step
+later, as the loop needs. ``run_steps`` runs such a module for T steps (dt = 1) and returns the
+prediction (argmax of the summed output) and spikes per IF or Threshold node.
 """
 
 from __future__ import annotations
@@ -76,6 +83,71 @@ class _NorseIF(torch.nn.Module):
         return self.cell(self.r * x, state)
 
 
+class _SnnTorchIntegrator(torch.nn.Module):
+    """NIR's ``I`` as an snnTorch ``Leaky`` that neither leaks nor resets: ``v += r * x``."""
+
+    def __init__(self, node):
+        super().__init__()
+        import snntorch
+
+        self.r = torch.as_tensor(np.asarray(node.r, np.float32))
+        self.leaky = snntorch.Leaky(beta=1.0, reset_mechanism="none")
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
+        _, mem = self.leaky(self.r * x, torch.zeros_like(x) if state is None else state)
+        return mem, mem
+
+
+class _SnnTorchThreshold(torch.nn.Module):
+    """NIR's ``Threshold`` as snnTorch fires: its default spike function of v - threshold."""
+
+    def __init__(self, node):
+        super().__init__()
+        import snntorch.surrogate
+
+        self.theta = torch.as_tensor(np.asarray(node.threshold, np.float32))
+        self.fire = snntorch.surrogate.atan()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fire(x - self.theta)
+
+
+class _NorseIntegrator(torch.nn.Module):
+    """NIR's ``I`` as Norse's ``IAFCell`` with a threshold it never reaches; its membrane out."""
+
+    def __init__(self, node):
+        super().__init__()
+        from norse.torch.module.iaf import IAFCell, IAFParameters
+
+        self.r = torch.as_tensor(np.asarray(node.r, np.float32))
+        self.cell = IAFCell(IAFParameters(v_th=torch.as_tensor(np.inf)), dt=1.0)
+
+    def forward(self, x: torch.Tensor, state=None):
+        _, state = self.cell(self.r * x, state)
+        return state.v, state
+
+
+class _NorseThreshold(torch.nn.Module):
+    """NIR's ``Threshold`` as Norse's Heaviside of v - threshold."""
+
+    def __init__(self, node):
+        super().__init__()
+        self.theta = torch.as_tensor(np.asarray(node.threshold, np.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from norse.torch.functional.heaviside import heaviside
+
+        return heaviside(x - self.theta)
+
+
+#: Each consumer's modules for NIR's neuron nodes: IF, I, Threshold.
+_NEURONS = {
+    "snntorch": (_SnnTorchIF, _SnnTorchIntegrator, _SnnTorchThreshold),
+    "norse": (_NorseIF, _NorseIntegrator, _NorseThreshold),
+}
+_SPIKING = tuple(m for mods in _NEURONS.values() for m in (mods[0], mods[2]))
+
+
 def _affine(node) -> torch.nn.Linear:
     m = torch.nn.Linear(node.weight.shape[1], node.weight.shape[0], bias=True)
     m.weight.data = torch.as_tensor(np.asarray(node.weight, np.float32))
@@ -119,11 +191,14 @@ def _sumpool(node) -> torch.nn.Module:
     return torch.nn.AvgPool2d(k, s, p, divisor_override=1)
 
 
-def _node_map(neuron: type[torch.nn.Module]) -> dict:
+def _node_map(consumer: str) -> dict:
     import nir
 
+    neuron, integrator, threshold = _NEURONS[consumer]
     return {
         nir.IF: neuron,
+        nir.I: integrator,
+        nir.Threshold: threshold,
         nir.Affine: _affine,
         nir.Linear: _linear,
         nir.Conv2d: _conv2d,
@@ -133,20 +208,20 @@ def _node_map(neuron: type[torch.nn.Module]) -> dict:
     }
 
 
-def _build(graph, neuron: type[torch.nn.Module]) -> torch.nn.Module:
+def _build(graph, consumer: str) -> torch.nn.Module:
     import nirtorch
 
-    return nirtorch.nir_to_torch(graph, _node_map(neuron))
+    return nirtorch.nir_to_torch(graph, _node_map(consumer))
 
 
 def to_snntorch(graph) -> torch.nn.Module:
-    """The NIR graph as an snnTorch network with NIR's IF semantics (nirtorch executor)."""
-    return _build(graph, _SnnTorchIF)
+    """The NIR graph as an snnTorch network with NIR's semantics (nirtorch executor)."""
+    return _build(graph, "snntorch")
 
 
 def to_norse(graph) -> torch.nn.Module:
-    """The NIR graph as a Norse network with NIR's IF semantics (nirtorch executor)."""
-    return _build(graph, _NorseIF)
+    """The NIR graph as a Norse network with NIR's semantics (nirtorch executor)."""
+    return _build(graph, "norse")
 
 
 CONSUMERS: dict[str, Callable] = {"snntorch": to_snntorch, "norse": to_norse}
@@ -156,14 +231,15 @@ def run_steps(
     module: torch.nn.Module, x: torch.Tensor, timesteps: int
 ) -> tuple[np.ndarray, dict[str, float]]:
     """Predictions (argmax of the output summed over the steps) and the total spikes of each
-    IF module over the batch, from a module built by ``to_snntorch``/``to_norse``."""
+    IF or Threshold module over the batch, from a module built by ``to_snntorch``/``to_norse``."""
     spikes: dict[str, float] = {}
     hooks = []
     for name, m in module.named_modules():
-        if isinstance(m, (_SnnTorchIF, _NorseIF)):
+        if isinstance(m, _SPIKING):
 
             def count(_m, _inp, out, name=name):
-                spikes[name] = spikes.get(name, 0.0) + float(out[0].sum())
+                s = out[0] if isinstance(out, tuple) else out
+                spikes[name] = spikes.get(name, 0.0) + float(s.sum())
 
             hooks.append(m.register_forward_hook(count))
     try:

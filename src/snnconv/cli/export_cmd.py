@@ -20,7 +20,8 @@ FORMATS = ("nir",)
 @click.option(
     "--approximate",
     is_flag=True,
-    help="Export v0 != 0 and reset by subtraction as NIR's v0 = 0, reset to zero (inexact).",
+    help="Export an initial membrane (v0 != 0, a calibrated potential) as NIR's rest state, "
+    "v = 0 (inexact).",
 )
 def export_cmd(model, fmt, output, force, approximate):
     """Export a converted SNN to NIR, for other simulators and neuromorphic chips.

@@ -2,7 +2,8 @@
 
 ``snnconv`` (the default) is snnconv's own simulator: every neuron kind and setting. ``nir``
 makes an SNN that NIR (nir >= 1.0.6) expresses exactly as its spec defines its nodes: binary
-IF neurons starting at rest, reset to ``v_reset = 0``, 2x2 max pools built from relus
+IF neurons starting at rest, reset by subtraction (exported as NIR's Integrator -> Threshold
+loop) or, with ``--reset zero``, to ``v_reset = 0`` (NIR's IF), 2x2 max pools built from relus
 (``--maxpool relu``; other pools averaged), biases inside the conv/linear layers.
 Calibration (mse thresholds at the target T, threshold search, bias currents) runs after the
 constraints, so it fits the SNN that NIR will run.
@@ -45,16 +46,16 @@ def _nir(settings: ConversionSettings) -> ConversionSettings:
         raise InputError("--target nir: a hybrid net's ANN part is not expressible in NIR")
     # relu max pools: on the Fashion-MNIST VGG-style net at T = 16, 86.4 % against 65.6 % with
     # average pools (bench/nir_target.py).
-    return replace(settings, neuron="if", reset="zero", v0=0.0, maxpool="relu")
+    # the reset is kept: subtraction (the default) exports as an Integrator -> Threshold loop,
+    # reset to zero as NIR's IF.
+    return replace(settings, neuron="if", v0=0.0, maxpool="relu")
 
 
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in (
         Target("snnconv", "snnconv's simulator: any neuron kind and setting", _any),
-        Target(
-            "nir", "exactly what NIR expresses: binary IF at rest, reset to 0, relu max pools", _nir
-        ),
+        Target("nir", "exactly what NIR expresses: binary IF at rest, relu max pools", _nir),
     )
 }
 

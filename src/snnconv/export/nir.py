@@ -1,9 +1,18 @@
 """SNN graph -> NIR (the Neuromorphic Intermediate Representation, neuroir.org).
 
-Mapping: ``if_neuron`` -> ``nir.IF`` (r = 1, v_threshold = threshold, v_reset = 0), ``conv``
--> ``nir.Conv2d``, ``linear`` -> ``nir.Affine``, ``avgpool``/``global_avgpool`` ->
+Mapping: ``if_neuron`` -> reset to zero: ``nir.IF`` (r = 1, v_threshold = threshold,
+v_reset = 0); reset by subtraction: the loop ``nir.I`` (an integrator, r = 1) ->
+``nir.Threshold`` -> ``nir.Scale(-threshold)`` -> back into the ``nir.I``. ``conv`` ->
+``nir.Conv2d``, ``linear`` -> ``nir.Affine``, ``avgpool``/``global_avgpool`` ->
 ``nir.AvgPool2d``, ``flatten`` -> ``nir.Flatten``, ``add`` -> edges meeting at one node (NIR
 sums them); the graph input and output become ``nir.Input`` and ``nir.Output``.
+
+The subtraction loop is NIR's own description of that neuron: with dt = 1 and the spikes on
+the loop's edge arriving one step later (as on every recurrent edge in a discrete-time
+consumer), ``v[t] = v[t-1] + I[t] - theta * s[t-1]`` and ``s[t] = v[t] > v_threshold``: v is
+snnconv's membrane before its reset, so the spikes are snnconv's. In float32 the two add the
+same terms in another order (``v + (I - theta)`` against ``(v - theta) + I``); a membrane may
+differ in its last bit after a spike, and a spike then only where it lands on the threshold.
 
 Two facts make the export exact rather than approximate:
 
@@ -16,9 +25,9 @@ Two facts make the export exact rather than approximate:
 
 What NIR cannot express is refused before anything is written, every blocker at once (see
 ``snnconv.deployment``): signed neurons, initial membrane ``v0 != 0`` or a calibrated
-``potential`` (NIR neurons start at rest), reset by subtraction (NIR's IF resets to v_reset),
-gated max pools, concat, reshape, unfolded affine nodes. ``approximate=True`` exports v0 and
-reset anyway (as v0 = 0, reset to zero) and lists each approximation.
+``potential`` (NIR neurons start at rest), gated max pools, concat, reshape, unfolded affine
+nodes. ``approximate=True`` exports the initial membrane anyway as v0 = 0 and lists each
+approximation.
 
 Firing rule: NIR fires on ``v > v_threshold``, snnconv on ``v >= threshold``. The exported
 ``v_threshold`` is the float32 just below snnconv's threshold, so for float32 membranes the two
@@ -59,8 +68,8 @@ def refuse_inexact(snn: Graph, approximate: bool = False) -> None:
         for b in found
     )
     hint = (
-        " Or pass --approximate to export v0 and reset as v0 = 0, reset to zero (the NIR "
-        "model's accuracy may then differ)."
+        " Or pass --approximate to export the initial membrane as v0 = 0 (the NIR model's "
+        "accuracy may then differ)."
         if all(b.approximable for b in found)
         else ""
     )
@@ -177,23 +186,33 @@ class _Exporter:
         shape = self.shapes[node.name]
         theta = _per_element(node.params["threshold"], shape)
         self._check_neuron(node)
-        nid = self._add_node(
-            node.name,
-            self.nir.IF(
-                r=np.ones(shape, np.float32),
-                v_threshold=nir_threshold(theta),
-                v_reset=np.zeros(shape, np.float32),
-            ),
-        )
-        self._connect(node.inputs[0], nid)
+        if node.attrs.get("reset") == "subtract":
+            nid = self._subtracting(node, shape, theta)
+        else:
+            nid = self._add_node(
+                node.name,
+                self.nir.IF(
+                    r=np.ones(shape, np.float32),
+                    v_threshold=nir_threshold(theta),
+                    v_reset=np.zeros(shape, np.float32),
+                ),
+            )
+            self._connect(node.inputs[0], nid)
         self.out[node.name] = ([nid], theta)
+
+    def _subtracting(self, node: Node, shape, theta: np.ndarray) -> str:
+        """Reset by subtraction: Integrator -> Threshold, spikes fed back through -theta."""
+        spikes = self._add_node(node.name, self.nir.Threshold(threshold=nir_threshold(theta)))
+        membrane = self._add_node(node.name + "_membrane", self.nir.I(r=np.ones(shape, np.float32)))
+        reset = self._add_node(node.name + "_reset", self.nir.Scale(scale=-theta))
+        self._connect(node.inputs[0], membrane)
+        self.edges += [(membrane, spikes), (spikes, reset), (reset, membrane)]
+        return spikes
 
     def _check_neuron(self, node: Node) -> None:
         """Blockers were refused up front; under ``approximate`` note what was dropped."""
-        if node.attrs.get("v0", 0.0) != 0.0 or "potential" in node.params or (
-            node.attrs.get("reset") == "subtract"
-        ):
-            self.notes.append(f"{node.name}: exported as v0 = 0, reset to zero")
+        if node.attrs.get("v0", 0.0) != 0.0 or "potential" in node.params:
+            self.notes.append(f"{node.name}: exported with its membrane starting at rest (v0 = 0)")
 
     def _plan_bias(self, node: Node) -> None:
         """Find the synaptic layer that can carry the neuron's constant current exactly."""

@@ -2,8 +2,10 @@
 
 Nodes read: ``Input``, ``Output``, ``IF`` (``v_reset = 0``), ``Affine``, ``Linear``,
 ``Conv2d``, ``AvgPool2d``, ``SumPool2d``, ``Flatten``, ``Scale``; edges meeting at a node sum.
-Anything else (LIF and other leaky neurons included: snnconv's engine has no leak) is refused
-with the node's name and type.
+A loop ``I`` (integrator) -> ``Threshold`` -> ``Scale(-c)`` -> back into the ``I``, with c the
+threshold, is one IF neuron that resets by subtraction (what snnconv's export writes for
+``--reset subtract``). Anything else (LIF and other leaky neurons included: snnconv's engine
+has no leak; other cycles) is refused with the node's name and type.
 
 NIR's IF emits unit spikes; snnconv's ``if_neuron`` emits spikes whose amplitude is its
 threshold. The reader tracks, for each NIR value, the factor ``mult / div`` between it and the
@@ -25,6 +27,7 @@ import numpy as np
 
 from snnconv import ops
 from snnconv.errors import InputError
+from snnconv.export.nir_loops import subtraction_loops
 from snnconv.graph import Graph, GraphError, Node
 
 
@@ -75,6 +78,11 @@ class _Reader:
         for s, t in graph.edges:
             if s not in graph.nodes or t not in graph.nodes:
                 raise InputError(f"NIR edge ({s!r}, {t!r}) names a node the graph does not have")
+        # Threshold id -> (its integrator, its reset Scale): each loop read as one neuron.
+        self.loops = subtraction_loops(graph, self.preds)
+        for t, (integrator, reset) in self.loops.items():
+            self.preds[t] = [p for p in self.preds[integrator] if p != reset]
+            del self.preds[integrator], self.preds[reset]
 
     def run(self) -> Graph:
         inputs = [k for k, n in self.g.nodes.items() if type(n).__name__ == "Input"]
@@ -111,7 +119,7 @@ class _Reader:
     def _order(self, start: str) -> list[str]:
         """A topological order that keeps the file's node order where it can."""
         done, order = {start}, []
-        pending = [n for n in self.g.nodes if n != start]
+        pending = [n for n in self.preds if n != start]
         while pending:
             ready = next((n for n in pending if all(p in done for p in self.preds[n])), None)
             if ready is None:
@@ -174,16 +182,50 @@ class _Reader:
         if x.unit and np.all(r == 1):
             bound = np.asarray(node.v_threshold, np.float32) * np.ones(x.shape, np.float32)
         threshold = np.nextafter(np.asarray(bound, np.float32), np.float32(np.inf))
+        self._neuron(nid, x, threshold, "zero")
+
+    def _neuron(self, nid: str, x: _Value, threshold: np.ndarray, reset: str) -> None:
         per_channel = _per_channel(threshold, nid, "v_threshold / (r x input scale)")
         name = self._emit(
             nid,
             "if_neuron",
             [x.name],
-            {"reset": "zero", "v0": 0.0},
+            {"reset": reset, "v0": 0.0},
             {"threshold": per_channel},
         )
         amplitude = np.broadcast_to(per_channel.reshape((-1,) + (1,) * (len(x.shape) - 1)), x.shape)
         self._set(nid, name, x.shape, div=amplitude.astype(np.float32).copy())
+
+    def _threshold(self, nid: str, node) -> None:
+        if nid not in self.loops:
+            raise InputError(
+                f"NIR node {nid!r}: Threshold is not supported outside an integrator's reset "
+                "loop (it has no membrane); snnconv reads I -> Threshold -> Scale(-threshold) "
+                "-> I as an IF that resets by subtraction"
+            )
+        integrator, reset = (self.g.nodes[k] for k in self.loops[nid])
+        x = self._input(nid)
+        r = _fit(np.asarray(integrator.r, np.float64), x.shape, nid, "r")
+        if np.any(r <= 0):
+            raise InputError(f"NIR node {self.loops[nid][0]!r}: I with r <= 0 (needs r > 0)")
+        # v_nir = r * factor * v_graph: thresholds and the reset both divide by r * factor.
+        units = r * x.factor()
+        theta = _fit(np.asarray(node.threshold, np.float64), x.shape, nid, "threshold")
+        drop = -_fit(np.asarray(reset.scale, np.float64), x.shape, nid, "reset scale") * r
+        if x.unit and np.all(r == 1):
+            bound = np.asarray(node.threshold, np.float32) * np.ones(x.shape, np.float32)
+        else:
+            bound = np.asarray(theta / units, np.float32)
+        threshold = np.nextafter(bound, np.float32(np.inf))
+        # The loop subtracts r * c from v_nir; snnconv subtracts its threshold. Equal up to the
+        # float32 step NIR's strict firing rule puts between them.
+        if not np.allclose(drop / units, threshold, rtol=4e-7, atol=0):
+            raise InputError(
+                f"NIR node {self.loops[nid][1]!r}: the reset loop subtracts {drop.ravel()[0]:g}"
+                f", not the threshold {theta.ravel()[0]:g}; snnconv's reset by subtraction "
+                "subtracts the threshold"
+            )
+        self._neuron(nid, x, threshold, "subtract")
 
     def _lif(self, nid: str, node) -> None:
         raise InputError(
@@ -286,6 +328,7 @@ class _Reader:
 _HANDLERS: dict[str, Callable] = {
     "Output": _Reader._output,
     "IF": _Reader._if,
+    "Threshold": _Reader._threshold,
     "LIF": _Reader._lif,
     "CubaLIF": _Reader._lif,
     "Affine": _Reader._affine,
