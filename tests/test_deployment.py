@@ -29,17 +29,17 @@ def vgg():
 
 def test_default_conversion_lists_every_nir_blocker_at_once(vgg):
     g, x = vgg
-    snn = convert(g, x, ConversionSettings(neuron="if", calibration_images=32))
+    snn = convert(g, x, ConversionSettings(neuron="signed", calibration_images=32))
     facts = deployment(snn)
-    assert facts["spikes"] == "binary" and facts["nir_exact"] is False
+    assert facts["spikes"] == "signed" and facts["nir_exact"] is False
     settings = {b["setting"]: b for b in facts["blockers"]}
-    # reset by subtraction is no blocker: it exports as an Integrator -> Threshold loop
-    assert set(settings) == {"--v0 0.5", "--maxpool gate"}
+    # v0 = 0.5 and reset by subtraction are no blockers: they export exactly
+    assert set(settings) == {"--neuron signed", "--maxpool gate"}
     assert settings["--maxpool gate"]["instead"] == "--maxpool avg"
-    assert settings["--v0 0.5"]["nodes"] == [n.name for n in snn if n.op == "if_neuron"]
+    assert settings["--neuron signed"]["nodes"] == [n.name for n in snn if n.op == "if_neuron"]
     with pytest.raises(InputError) as e:
         to_nir(snn)
-    for text in ("--v0 0", "--maxpool avg", "--target nir"):
+    for text in ("--neuron if", "--maxpool avg", "--target nir"):
         assert text in str(e.value)
 
 
@@ -57,7 +57,7 @@ def test_target_nir_is_exact_and_exports_without_notes(vgg):
     assert deployment(snn) == {"spikes": "binary", "nir_exact": True, "blockers": []}
     assert json.loads(snn.metadata["snnconv.deployment"])["nir_exact"] is True
     settings = json.loads(snn.metadata["snnconv.conversion"])
-    assert (settings["reset"], settings["v0"], settings["maxpool"]) == ("subtract", 0.0, "relu")
+    assert (settings["reset"], settings["v0"], settings["maxpool"]) == ("subtract", 0.5, "relu")
     graph, notes = to_nir(snn)
     kinds = [type(n).__name__ for n in graph.nodes.values()]
     assert notes == [] and "IF" not in kinds
@@ -71,7 +71,7 @@ def test_target_nir_is_exact_and_exports_without_notes(vgg):
     ("settings", "match"),
     [
         (ConversionSettings(target="nir", neuron="signed"), "binary spikes"),
-        (ConversionSettings(target="nir", calibrate="bias+potential"), "potential"),
+        (ConversionSettings(target="nir", reset="zero", calibrate="bias+potential"), "potential"),
         (ConversionSettings(target="chip"), "--target must be one of snnconv, nir"),
     ],
 )
@@ -79,6 +79,15 @@ def test_target_nir_refuses_what_nir_cannot_run(vgg, settings, match):
     g, x = vgg
     with pytest.raises(InputError, match=match):
         convert(g, x, settings)
+
+
+def test_target_nir_keeps_the_initial_membrane_and_its_calibration(vgg):
+    g, x = vgg
+    settings = ConversionSettings(target="nir", calibrate="bias+potential", calibration_images=32)
+    snn = convert(g, x, settings)
+    assert any("potential" in n.params for n in snn if n.op == "if_neuron")
+    assert deployment(snn)["nir_exact"] is True
+    assert to_nir(snn)[1] == []
 
 
 def test_firing_rules_agree_on_a_membrane_at_threshold():
@@ -97,8 +106,10 @@ def test_cli_facts_in_convert_metadata_report_inspect_and_export(tmp_path):
     np.savez(tmp_path / "d.npz", x=x, y=y)
     data = f"npz:{tmp_path / 'd.npz'}"
     base = ("--threads", "1", "convert", str(tmp_path / "m.onnx"), "--calib-data", data)
-    base += ("--target-timesteps", "4", "--neuron", "if")
-    code, err = run_in_process(*base, "-o", str(tmp_path / "default.snn.onnx"))
+    base += ("--target-timesteps", "4")
+    code, err = run_in_process(
+        *base, "--neuron", "signed", "-o", str(tmp_path / "default.snn.onnx")
+    )
     assert code == 0, err
     code, err = run_in_process(*base, "--target", "nir", "-o", str(tmp_path / "nir.snn.onnx"))
     assert code == 0, err
@@ -110,7 +121,7 @@ def test_cli_facts_in_convert_metadata_report_inspect_and_export(tmp_path):
     code, err = run_in_process(*sim, "--json", str(report))
     assert code == 0, err
     facts = json.loads(report.read_text())["deployment"]
-    assert facts["spikes"] == "binary" and not facts["nir_exact"]
+    assert facts["spikes"] == "signed" and not facts["nir_exact"]
     assert len(facts["blockers"]) == 2
 
     info = tmp_path / "i.json"
@@ -121,7 +132,7 @@ def test_cli_facts_in_convert_metadata_report_inspect_and_export(tmp_path):
     out = tmp_path / "m.nir"
     code, err = run_in_process("export", str(tmp_path / "default.snn.onnx"), "-o", str(out))
     assert code == 2 and not out.exists()
-    for text in ("--v0 0", "--maxpool avg", "--target nir"):
+    for text in ("--neuron if", "--maxpool avg", "--target nir"):
         assert text in err
     code, err = run_in_process("export", str(tmp_path / "nir.snn.onnx"), "-o", str(out))
     assert code == 0, err

@@ -209,20 +209,43 @@ def test_refuses_what_nir_cannot_express():
     )
     with pytest.raises(InputError, match=r"/1/MaxPool|maxpool avg"):
         to_nir(gated)
-    binary = ConversionSettings(neuron="if", maxpool="avg", calibrate="none")
-    default = convert(g, x, binary)
-    with pytest.raises(InputError, match=r"v0 = 0.5.*--v0 0") as e:
-        to_nir(default)
-    assert "--reset" not in str(e.value)  # reset by subtraction exports exactly
-    graph, notes = to_nir(default, approximate=True)
-    assert len(notes) == 3 and all("v0 = 0" in n for n in notes)
-    assert sum(isinstance(n, nir.Threshold) for n in graph.nodes.values()) == 3
+    started = convert(g, x, dataclasses.replace(EXACT, v0=0.5, calibrate="none"))
+    with pytest.raises(InputError, match=r"v0 = 0.5.*NIR's IF starts at rest.*--reset subtract"):
+        to_nir(started)
+    graph, notes = to_nir(started, approximate=True)
+    assert len(notes) == 3 and all("starting at rest" in n for n in notes)
+    assert all(np.all(n.v_reset == 0) for n in graph.nodes.values() if isinstance(n, nir.IF))
     cat = convert(graph_of("concat"), x, EXACT)
     with pytest.raises(InputError, match="concat"):
         to_nir(cat)
-    early = convert(g, x, dataclasses.replace(EXACT, calibrate="potential"))
-    with pytest.raises(InputError, match="initial membrane potential.*--calibrate bias"):
-        to_nir(early)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        ConversionSettings(neuron="if", maxpool="avg", calibrate="none"),  # v0 0.5, subtract
+        dataclasses.replace(EXACT, reset="subtract", calibrate="search+bias+potential"),
+        dataclasses.replace(EXACT, reset="subtract", calibrate="bias+potential", v0=0.3),
+    ],
+    ids=["v0", "potential", "potential-v0.3"],
+)
+def test_an_initial_membrane_exports_as_a_lower_firing_level(settings):
+    """NIR neurons start at 0: a neuron started at v0 * theta + potential is exported measured
+    from there, and runs as NIR defines its nodes like snnconv's."""
+    g = graph_of("residual")
+    snn = convert(g, inputs(g.input_shape, 32), settings, batch_size=32)
+    graph, notes = to_nir(snn)
+    assert notes == []
+    first = next(n for n in snn if n.op == "if_neuron")
+    node = next(v for v in graph.nodes.values() if v.metadata.get("snnconv_name") == first.name)
+    level = node.threshold
+    theta = float(first.params["threshold"][0])
+    assert float(np.ravel(level)[0]) < theta  # fires below the threshold: it starts above 0
+    x = inputs(snn.input_shape, 40, seed=5)
+    ref = _run_nir(graph, x, 12)
+    for c in range(3):
+        counts, _ = Simulator(snn).run(torch.as_tensor(x), torch.full((len(x),), c), 12)
+        assert counts.correct_per_step.tolist() == (ref == c).sum(1).tolist()
 
 
 def test_cli_export(snns, tmp_path):

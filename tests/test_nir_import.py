@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -17,7 +18,7 @@ from snnconv.simulate import Simulator
 
 nir = pytest.importorskip("nir")
 from snnconv.export.nir import to_nir, write_nir  # noqa: E402
-from snnconv.export.nir_reader import from_nir  # noqa: E402
+from snnconv.export.nir_reader import from_nir, read_nir  # noqa: E402
 
 NIR = ConversionSettings(target="nir", calibration_images=32)
 
@@ -79,12 +80,25 @@ def test_nir_if_rule_reset_and_r_are_read_as_nir_defines_them():
     assert counts.spikes[neuron.name].tolist() == [0, 3] * 4
 
 
-def test_round_trip_of_reset_to_zero_reads_nir_if():
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dataclasses.replace(NIR, reset="zero"),
+        dataclasses.replace(NIR, reset="zero", v0=0.0),
+        dataclasses.replace(NIR, calibrate="search+bias+potential"),
+        dataclasses.replace(NIR, calibrate="bias+potential", v0=0.3),
+    ],
+    ids=["zero", "zero-at-rest", "subtract-potential", "subtract-potential-v0.3"],
+)
+def test_round_trip_of_every_reset_and_initial_membrane(settings, tmp_path):
     g = graph_of("residual")
-    zero = ConversionSettings(target="nir", reset="zero", calibration_images=32)
-    snn = convert(g, inputs(g.input_shape, 32), zero, batch_size=32)
-    back = from_nir(to_nir(snn)[0])
-    assert {n.attrs["reset"] for n in back if n.op == "if_neuron"} == {"zero"}
+    snn = convert(g, inputs(g.input_shape, 32), settings, batch_size=32)
+    write_nir(snn, tmp_path / "m.nir")
+    back = read_nir(tmp_path / "m.nir")
+    neurons = [n for n in back if n.op == "if_neuron"]
+    assert {n.attrs["reset"] for n in neurons} == {settings.reset}
+    for a, b in zip([n for n in snn if n.op == "if_neuron"], neurons, strict=True):
+        assert a.attrs["v0"] == b.attrs["v0"] or "potential" in b.params
     x = torch.as_tensor(inputs(snn.input_shape, 40, seed=5))
     y = torch.zeros(len(x), dtype=torch.long)
     a, _ = Simulator(snn).run(x, y, 12)
@@ -128,8 +142,15 @@ def test_a_subtraction_loop_from_another_tool_is_one_neuron():
     # r = 2 doubles the input and the reset alike: 2 * 0.75 = 1.5 against threshold 2
     g = from_nir(_loop(2.0, -1.0, r=2.0))
     np.testing.assert_allclose(g.node("spk").params["threshold"], 1.0, rtol=1e-6)
-    with pytest.raises(InputError, match="'reset': the reset loop subtracts 0.5"):
-        from_nir(_loop(1.0, -0.5))
+    # firing at 1 but losing 0.5 per spike: a neuron of threshold 0.5 that starts at -0.5
+    g = from_nir(_loop(1.0, -0.5))
+    np.testing.assert_allclose(g.node("spk").params["threshold"], 0.5)
+    np.testing.assert_allclose(g.node("spk").params["potential"], -0.5, rtol=1e-6)
+    counts, _ = Simulator(g).run(x, torch.zeros(1, dtype=torch.long), 6)
+    # w = .75, 1.5 (> 1: spike), 1.75 (spike), 2.0 (spike), 2.25, ...: from step 2 on, each
+    assert counts.spikes["spk"].tolist() == [0, 3, 3, 3, 3, 3]
+    with pytest.raises(InputError, match="'reset': the reset loop adds to the membrane"):
+        from_nir(_loop(1.0, 0.5))
     with pytest.raises(InputError, match="'mem'.*reaches other nodes"):
         from_nir(_loop(1.0, -1.0, tap_membrane=True))
 

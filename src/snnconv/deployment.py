@@ -52,27 +52,29 @@ def _neuron(node: Node) -> list[tuple[str, str, str, bool]]:
     kind = kind_of(node)
     if not kind.nir:
         found.append((f"--neuron {kind.name}", f"NIR has no {kind.label}", "--neuron if", False))
-    if node.attrs.get("v0", 0.0) != 0.0:
-        found.append(
-            (
-                f"--v0 {node.attrs['v0']:g}",
-                f"initial membrane v0 = {node.attrs['v0']:g} x threshold; NIR neurons start "
-                "at rest",
-                "--v0 0",
-                True,
+    # Reset by subtraction exports as a loop that starts at 0 wherever the neuron starts
+    # (snnconv.export.nir_neurons). NIR's IF would need v_reset = -start, and consumers
+    # disagree on where an IF starts (snnTorch at 0, Norse at v_reset).
+    if node.attrs.get("reset") != "subtract":
+        if node.attrs.get("v0", 0.0) != 0.0:
+            found.append(
+                (
+                    f"--v0 {node.attrs['v0']:g} with --reset zero",
+                    f"initial membrane v0 = {node.attrs['v0']:g} x threshold; NIR's IF starts "
+                    "at rest",
+                    "--reset subtract (or --v0 0)",
+                    True,
+                )
             )
-        )
-    if "potential" in node.params:
-        found.append(
-            (
-                "--calibrate …+potential",
-                "a calibrated initial membrane potential; NIR neurons start at rest",
-                "--calibrate bias or search+bias",
-                True,
+        if "potential" in node.params:
+            found.append(
+                (
+                    "--calibrate …+potential with --reset zero",
+                    "a calibrated initial membrane potential; NIR's IF starts at rest",
+                    "--reset subtract (or --calibrate search+bias)",
+                    True,
+                )
             )
-        )
-    # Reset by subtraction is no blocker: the export writes it as NIR's Integrator ->
-    # Threshold loop (export/nir.py); reset to zero as NIR's IF.
     return found
 
 

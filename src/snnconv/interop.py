@@ -31,8 +31,6 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from snnconv.errors import InputError
-
 
 class _Scale(torch.nn.Module):
     def __init__(self, scale: np.ndarray):
@@ -44,29 +42,31 @@ class _Scale(torch.nn.Module):
 
 
 class _SnnTorchIF(torch.nn.Module):
-    """An snnTorch ``Leaky`` as NIR's IF: no leak, reset to zero in the step it fires, and its
-    membrane passed as nirtorch state (zero at the start), not kept inside the module."""
+    """An snnTorch ``Leaky`` as NIR's IF: no leak, reset in the step it fires, and its
+    membrane passed as nirtorch state, not kept inside the module. snnTorch resets to 0 only,
+    so its membrane is NIR's less ``v_reset``: it starts at ``-v_reset`` and fires above
+    ``v_threshold - v_reset``."""
 
     def __init__(self, node):
         super().__init__()
         import snntorch
 
-        theta = torch.as_tensor(np.asarray(node.v_threshold, np.float32))
+        v_reset = np.asarray(node.v_reset, np.float64)
+        theta = (np.asarray(node.v_threshold, np.float64) - v_reset).astype(np.float32)
+        self.start = torch.as_tensor((-v_reset).astype(np.float32))
         self.r = torch.as_tensor(np.asarray(node.r, np.float32))
         self.leaky = snntorch.Leaky(
-            beta=1.0, threshold=theta, reset_mechanism="zero", reset_delay=False
+            beta=1.0, threshold=torch.as_tensor(theta), reset_mechanism="zero", reset_delay=False
         )
-        if np.any(np.asarray(node.v_reset) != 0):
-            raise InputError("snnTorch's reset to zero cannot express IF with v_reset != 0")
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None):
-        mem = torch.zeros_like(x) if state is None else state
+        mem = self.start.expand_as(x).clone() if state is None else state
         spikes, mem = self.leaky(self.r * x, mem)
         return spikes, mem
 
 
 class _NorseIF(torch.nn.Module):
-    """Norse's ``IAFCell`` with NIR's ``r``, ``v_threshold`` and ``v_reset``."""
+    """Norse's ``IAFCell`` with NIR's ``r``, ``v_threshold`` and ``v_reset``, started at 0."""
 
     def __init__(self, node):
         super().__init__()
@@ -80,6 +80,10 @@ class _NorseIF(torch.nn.Module):
         self.cell = IAFCell(p, dt=1.0)
 
     def forward(self, x: torch.Tensor, state=None):
+        if state is None:  # Norse starts an IAF at v_reset; NIR's neurons start at 0
+            from norse.torch.functional.iaf import IAFFeedForwardState
+
+            state = IAFFeedForwardState(v=torch.zeros_like(x))
         return self.cell(self.r * x, state)
 
 

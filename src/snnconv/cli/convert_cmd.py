@@ -136,10 +136,10 @@ def default_output(model: str | None, factory: str | None) -> str:
     type=click.Choice(tuple(TARGETS)),
     default="snnconv",
     show_default=True,
-    help="Where the SNN will run. nir: exactly what NIR expresses (binary IF at rest, max "
-    "pools from relus; --reset subtract exports as an Integrator/Threshold loop, --reset zero "
-    "as NIR's IF), calibrated under those constraints; overrides --neuron, --v0 and "
-    "--maxpool.",
+    help="Where the SNN will run. nir: exactly what NIR expresses (binary IF, max pools from "
+    "relus; --reset subtract exports as an Integrator/Threshold loop, --reset zero as NIR's "
+    "IF, --v0 as a lower firing level), calibrated under those constraints; overrides "
+    "--neuron and --maxpool.",
 )
 @batch_size_option()
 @seed_option()

@@ -20,8 +20,8 @@ FORMATS = ("nir",)
 @click.option(
     "--approximate",
     is_flag=True,
-    help="Export an initial membrane (v0 != 0, a calibrated potential) as NIR's rest state, "
-    "v = 0 (inexact).",
+    help="Export IF neurons that reset to zero and start above rest (v0 != 0, a calibrated "
+    "potential) as starting at rest (inexact). With reset by subtraction both export exactly.",
 )
 def export_cmd(model, fmt, output, force, approximate):
     """Export a converted SNN to NIR, for other simulators and neuromorphic chips.

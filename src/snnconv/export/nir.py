@@ -7,12 +7,14 @@ v_reset = 0); reset by subtraction: the loop ``nir.I`` (an integrator, r = 1) ->
 ``nir.AvgPool2d``, ``flatten`` -> ``nir.Flatten``, ``add`` -> edges meeting at one node (NIR
 sums them); the graph input and output become ``nir.Input`` and ``nir.Output``.
 
-The subtraction loop is NIR's own description of that neuron: with dt = 1 and the spikes on
-the loop's edge arriving one step later (as on every recurrent edge in a discrete-time
-consumer), ``v[t] = v[t-1] + I[t] - theta * s[t-1]`` and ``s[t] = v[t] > v_threshold``: v is
-snnconv's membrane before its reset, so the spikes are snnconv's. In float32 the two add the
-same terms in another order (``v + (I - theta)`` against ``(v - theta) + I``); a membrane may
-differ in its last bit after a spike, and a spike then only where it lands on the threshold.
+The subtraction loop is NIR's own description of that neuron (see
+``snnconv.export.nir_neurons``): with dt = 1 and the spikes on the loop's edge arriving one
+step later (as on every recurrent edge in a discrete-time consumer), ``v[t] = v[t-1] + I[t] -
+theta * s[t-1]`` and ``s[t] = v[t] > v_threshold``: v is snnconv's membrane before its reset,
+so the spikes are snnconv's. An initial membrane (``v0``, a calibrated ``potential``) becomes
+a firing level that far below the threshold (NIR neurons start at 0). In float32 the two add
+the same terms in another order (``v + (I - theta)`` against ``(v - theta) + I``); a membrane
+may differ in its last bit after a spike, and a spike then only where it lands on the level.
 
 Two facts make the export exact rather than approximate:
 
@@ -24,10 +26,10 @@ Two facts make the export exact rather than approximate:
   conv/linear layer that feeds it alone (directly or through an add).
 
 What NIR cannot express is refused before anything is written, every blocker at once (see
-``snnconv.deployment``): signed neurons, initial membrane ``v0 != 0`` or a calibrated
-``potential`` (NIR neurons start at rest), gated max pools, concat, reshape, unfolded affine
-nodes. ``approximate=True`` exports the initial membrane anyway as v0 = 0 and lists each
-approximation.
+``snnconv.deployment``): signed neurons, an initial membrane (``v0 != 0``, a calibrated
+``potential``) with reset to zero (NIR's IF starts at rest), gated max pools, concat, reshape,
+unfolded affine nodes. ``approximate=True`` exports such an IF starting at rest anyway and lists
+each approximation.
 
 Firing rule: NIR fires on ``v > v_threshold``, snnconv on ``v >= threshold``. The exported
 ``v_threshold`` is the float32 just below snnconv's threshold, so for float32 membranes the two
@@ -44,6 +46,7 @@ import numpy as np
 from snnconv import ops
 from snnconv.deployment import blockers, nir_command
 from snnconv.errors import InputError
+from snnconv.export.nir_neurons import firing_level, initial_membrane, neuron_meta, nir_threshold
 from snnconv.graph import Graph, Node
 from snnconv.ops import spec_of
 
@@ -68,8 +71,8 @@ def refuse_inexact(snn: Graph, approximate: bool = False) -> None:
         for b in found
     )
     hint = (
-        " Or pass --approximate to export the initial membrane as v0 = 0 (the NIR model's "
-        "accuracy may then differ)."
+        " Or pass --approximate to export neurons resetting to zero as starting at rest (the "
+        "NIR model's accuracy may then differ)."
         if all(b.approximable for b in found)
         else ""
     )
@@ -77,11 +80,6 @@ def refuse_inexact(snn: Graph, approximate: bool = False) -> None:
         f"NIR cannot express this SNN exactly: {listed}. Reconvert for NIR with: "
         f"{nir_command(snn)}.{hint}"
     )
-
-
-def nir_threshold(theta: np.ndarray) -> np.ndarray:
-    """The NIR ``v_threshold`` (fires on v > it) that fires where snnconv (v >= theta) does."""
-    return np.nextafter(theta.astype(np.float32), np.float32(-np.inf))
 
 
 #: The first nir release whose IF resets to ``v_reset``; before it, the IF reset by subtraction.
@@ -185,34 +183,28 @@ class _Exporter:
     def _if_neuron(self, node: Node) -> None:
         shape = self.shapes[node.name]
         theta = _per_element(node.params["threshold"], shape)
-        self._check_neuron(node)
+        start = initial_membrane(node, theta)
+        level = nir_threshold(firing_level(theta, start))
         if node.attrs.get("reset") == "subtract":
-            nid = self._subtracting(node, shape, theta)
-        else:
-            nid = self._add_node(
-                node.name,
-                self.nir.IF(
-                    r=np.ones(shape, np.float32),
-                    v_threshold=nir_threshold(theta),
-                    v_reset=np.zeros(shape, np.float32),
-                ),
-            )
+            nid = self._subtracting(node, shape, theta, level)
+            self.nodes[nid].metadata.update(neuron_meta(theta, start))
+        else:  # NIR's IF starts at rest: a start was refused up front unless approximated
+            if np.any(start != 0):
+                self.notes.append(f"{node.name}: exported starting at rest (v0 = 0)")
+            r, v_reset = np.ones(shape, np.float32), np.zeros(shape, np.float32)
+            level = nir_threshold(theta)
+            nid = self._add_node(node.name, self.nir.IF(r=r, v_threshold=level, v_reset=v_reset))
             self._connect(node.inputs[0], nid)
         self.out[node.name] = ([nid], theta)
 
-    def _subtracting(self, node: Node, shape, theta: np.ndarray) -> str:
+    def _subtracting(self, node: Node, shape, theta: np.ndarray, level: np.ndarray) -> str:
         """Reset by subtraction: Integrator -> Threshold, spikes fed back through -theta."""
-        spikes = self._add_node(node.name, self.nir.Threshold(threshold=nir_threshold(theta)))
+        spikes = self._add_node(node.name, self.nir.Threshold(threshold=level))
         membrane = self._add_node(node.name + "_membrane", self.nir.I(r=np.ones(shape, np.float32)))
         reset = self._add_node(node.name + "_reset", self.nir.Scale(scale=-theta))
         self._connect(node.inputs[0], membrane)
         self.edges += [(membrane, spikes), (spikes, reset), (reset, membrane)]
         return spikes
-
-    def _check_neuron(self, node: Node) -> None:
-        """Blockers were refused up front; under ``approximate`` note what was dropped."""
-        if node.attrs.get("v0", 0.0) != 0.0 or "potential" in node.params:
-            self.notes.append(f"{node.name}: exported with its membrane starting at rest (v0 = 0)")
 
     def _plan_bias(self, node: Node) -> None:
         """Find the synaptic layer that can carry the neuron's constant current exactly."""

@@ -1,11 +1,12 @@
 """NIR -> SNN graph: simulate, count and gate a NIR network made by any tool with snnconv.
 
-Nodes read: ``Input``, ``Output``, ``IF`` (``v_reset = 0``), ``Affine``, ``Linear``,
+Nodes read: ``Input``, ``Output``, ``IF`` (started at 0), ``Affine``, ``Linear``,
 ``Conv2d``, ``AvgPool2d``, ``SumPool2d``, ``Flatten``, ``Scale``; edges meeting at a node sum.
-A loop ``I`` (integrator) -> ``Threshold`` -> ``Scale(-c)`` -> back into the ``I``, with c the
-threshold, is one IF neuron that resets by subtraction (what snnconv's export writes for
-``--reset subtract``). Anything else (LIF and other leaky neurons included: snnconv's engine
-has no leak; other cycles) is refused with the node's name and type.
+A loop ``I`` (integrator) -> ``Threshold`` -> ``Scale(-c)`` -> back into the ``I`` is one IF
+neuron that resets by subtraction of c (what snnconv's export writes for ``--reset subtract``);
+a firing level below c is an initial membrane (``snnconv.export.nir_neurons``). Anything else
+(LIF and other leaky neurons included: snnconv's engine has no leak; other cycles) is refused
+with the node's name and type.
 
 NIR's IF emits unit spikes; snnconv's ``if_neuron`` emits spikes whose amplitude is its
 threshold. The reader tracks, for each NIR value, the factor ``mult / div`` between it and the
@@ -27,7 +28,14 @@ import numpy as np
 
 from snnconv import ops
 from snnconv.errors import InputError
-from snnconv.export.nir_loops import subtraction_loops
+from snnconv.export.nir_geometry import conv_shape, padding, pair
+from snnconv.export.nir_neurons import (
+    firing_level,
+    graph_level,
+    recorded,
+    snnconv_neuron,
+    subtraction_loops,
+)
 from snnconv.graph import Graph, GraphError, Node
 
 
@@ -170,30 +178,49 @@ class _Reader:
 
     def _if(self, nid: str, node) -> None:
         x = self._input(nid)
-        r = np.asarray(node.r, np.float64)
-        v_reset = np.asarray(node.v_reset if node.v_reset is not None else 0.0)
-        if np.any(v_reset != 0):
-            raise InputError(f"NIR node {nid!r}: IF with v_reset != 0 (snnconv resets to 0)")
-        if np.any(r <= 0):
-            raise InputError(f"NIR node {nid!r}: IF with r <= 0 (snnconv needs r > 0)")
-        theta = _fit(np.asarray(node.v_threshold, np.float64), x.shape, nid, "v_threshold")
-        # v_nir = r * factor * v_graph fires on v_nir > theta: v_graph > theta / (r * factor).
-        bound = theta / (_fit(r, x.shape, nid, "r") * x.factor())
-        if x.unit and np.all(r == 1):
-            bound = np.asarray(node.v_threshold, np.float32) * np.ones(x.shape, np.float32)
-        threshold = np.nextafter(np.asarray(bound, np.float32), np.float32(np.inf))
-        self._neuron(nid, x, threshold, "zero")
+        _fit(np.asarray(node.v_threshold), x.shape, nid, "v_threshold")
+        r = self._r(nid, node, x)
+        v_reset = np.asarray(node.v_reset if node.v_reset is not None else 0.0, np.float32)
+        v_reset = _fit(v_reset, x.shape, nid, "v_reset")
+        level, units = self._level(nid, node.v_threshold, x, r)
+        # Read as starting at 0 (NIR gives no initial state; snnconv's export and snnTorch
+        # start there) and falling to v_reset: snnconv's IF resetting to zero, started at
+        # -v_reset, its threshold that far above the firing level.
+        start = np.asarray(-v_reset / units, np.float32)
+        theta = np.asarray(level + start.astype(np.float64), np.float32)
+        if np.any(v_reset >= np.asarray(node.v_threshold)) or np.any(theta <= 0):
+            raise InputError(
+                f"NIR node {nid!r}: IF with v_reset != 0 at or above v_threshold (snnconv's "
+                "IF falls below its threshold when it fires)"
+            )
+        self._neuron(nid, x, theta, start, "zero")
 
-    def _neuron(self, nid: str, x: _Value, threshold: np.ndarray, reset: str) -> None:
-        per_channel = _per_channel(threshold, nid, "v_threshold / (r x input scale)")
-        name = self._emit(
-            nid,
-            "if_neuron",
-            [x.name],
-            {"reset": reset, "v0": 0.0},
-            {"threshold": per_channel},
-        )
-        amplitude = np.broadcast_to(per_channel.reshape((-1,) + (1,) * (len(x.shape) - 1)), x.shape)
+    def _r(self, nid: str, node, x: _Value) -> np.ndarray:
+        r = _fit(np.asarray(node.r, np.float64), x.shape, nid, "r")
+        if np.any(r <= 0):
+            raise InputError(f"NIR node {nid!r}: {type(node).__name__} with r <= 0 (needs r > 0)")
+        return r
+
+    def _level(self, nid: str, v_threshold, x: _Value, r: np.ndarray):
+        """Where snnconv fires (v >= it) for NIR's ``v > v_threshold``, in graph units, and the
+        factor between NIR's membrane and the graph's (``r`` x the input's scale)."""
+        threshold = _fit(np.asarray(v_threshold, np.float64), x.shape, nid, "threshold")
+        return graph_level(threshold, r * x.factor(), x.unit and bool(np.all(r == 1)))
+
+    def _recorded(self, node, x: _Value, r, level, reset, reset_of):
+        """The threshold and start snnconv's export recorded, where they fit this node."""
+        if not (x.unit and np.all(r == 1)) or not node.metadata:
+            return None
+        level = np.broadcast_to(np.asarray(level, np.float32), x.shape)
+        return recorded(node.metadata, level, np.asarray(reset, np.float32), reset_of)
+
+    def _neuron(self, nid: str, x: _Value, theta, start, reset: str) -> None:
+        theta = _per_channel(theta, nid, "threshold / (r x input scale)")
+        start = _per_channel(start, nid, "initial membrane")
+        shape = (-1,) + (1,) * (len(x.shape) - 1)
+        attrs, params = snnconv_neuron(theta.reshape(shape), start.reshape(shape))
+        name = self._emit(nid, "if_neuron", [x.name], {"reset": reset, **attrs}, params)
+        amplitude = np.broadcast_to(theta.reshape(shape), x.shape)
         self._set(nid, name, x.shape, div=amplitude.astype(np.float32).copy())
 
     def _threshold(self, nid: str, node) -> None:
@@ -205,27 +232,22 @@ class _Reader:
             )
         integrator, reset = (self.g.nodes[k] for k in self.loops[nid])
         x = self._input(nid)
-        r = _fit(np.asarray(integrator.r, np.float64), x.shape, nid, "r")
-        if np.any(r <= 0):
-            raise InputError(f"NIR node {self.loops[nid][0]!r}: I with r <= 0 (needs r > 0)")
-        # v_nir = r * factor * v_graph: thresholds and the reset both divide by r * factor.
-        units = r * x.factor()
-        theta = _fit(np.asarray(node.threshold, np.float64), x.shape, nid, "threshold")
-        drop = -_fit(np.asarray(reset.scale, np.float64), x.shape, nid, "reset scale") * r
-        if x.unit and np.all(r == 1):
-            bound = np.asarray(node.threshold, np.float32) * np.ones(x.shape, np.float32)
-        else:
-            bound = np.asarray(theta / units, np.float32)
-        threshold = np.nextafter(bound, np.float32(np.inf))
-        # The loop subtracts r * c from v_nir; snnconv subtracts its threshold. Equal up to the
-        # float32 step NIR's strict firing rule puts between them.
-        if not np.allclose(drop / units, threshold, rtol=4e-7, atol=0):
+        r = self._r(self.loops[nid][0], integrator, x)
+        level, units = self._level(nid, node.threshold, x, r)
+        scale = _fit(np.asarray(reset.scale, np.float32), x.shape, nid, "reset scale")
+        found = self._recorded(node, x, r, node.threshold, scale, lambda th, st: -th)
+        # The loop subtracts r * c from NIR's membrane: snnconv's threshold. Where the firing
+        # level is more than a float32 step from it, the gap is where the neuron starts.
+        theta = np.asarray(-scale.astype(np.float64) * r / units, np.float32)
+        if found is None and np.any(theta <= 0):
             raise InputError(
-                f"NIR node {self.loops[nid][1]!r}: the reset loop subtracts {drop.ravel()[0]:g}"
-                f", not the threshold {theta.ravel()[0]:g}; snnconv's reset by subtraction "
-                "subtracts the threshold"
+                f"NIR node {self.loops[nid][1]!r}: the reset loop adds to the membrane; "
+                "reset by subtraction needs Scale(-c) with c > 0"
             )
-        self._neuron(nid, x, threshold, "subtract")
+        start = firing_level(theta, level)
+        close = np.abs(start) <= np.spacing(theta)
+        theta, start = found or (np.where(close, level, theta), np.where(close, 0, start))
+        self._neuron(nid, x, theta, start.astype(np.float32), "subtract")
 
     def _lif(self, nid: str, node) -> None:
         raise InputError(
@@ -261,18 +283,18 @@ class _Reader:
             w = w.copy()
             for g in range(groups):
                 w[g * cog : (g + 1) * cog] *= factor[g * cig : (g + 1) * cig].reshape(1, -1, 1, 1)
-        stride, dilation = _pair(node.stride), _pair(node.dilation)
-        pad = _padding(node.padding, w.shape[2:], dilation, stride, nid)
+        stride, dilation = pair(node.stride), pair(node.dilation)
+        pad = padding(node.padding, w.shape[2:], dilation, stride, nid)
         bias = np.asarray(node.bias, np.float32)
         attrs = {"stride": stride, "padding": pad * 2, "dilation": dilation, "groups": groups}
         params = {"weight": w.astype(np.float32), "bias": bias}
         name = self._emit(nid, "conv", [x.name], attrs, params)
-        self._set(nid, name, _conv_shape(x.shape, w.shape, stride, pad, dilation))
+        self._set(nid, name, conv_shape(x.shape, w.shape, stride, pad, dilation))
 
     def _pool(self, nid: str, node, sums: bool) -> None:
         x = self._input(nid)
-        kernel = _pair(node.kernel_size)
-        stride, pad = _pair(node.stride), _pair(node.padding)
+        kernel = pair(node.kernel_size)
+        stride, pad = pair(node.stride), pair(node.padding)
         out_hw = tuple((x.shape[1 + i] + 2 * pad[i] - kernel[i]) // stride[i] + 1 for i in (0, 1))
         out = (x.shape[0], *out_hw)
         _per_channel(x.factor(), nid, "input scale")
@@ -362,11 +384,6 @@ def _fit(a: np.ndarray, shape: tuple[int, ...], nid: str, what: str) -> np.ndarr
         ) from None
 
 
-def _pair(v) -> tuple[int, int]:
-    a = np.ravel(np.asarray(v)).astype(int).tolist()
-    return (a[0], a[0]) if len(a) == 1 else (a[0], a[1])
-
-
 def _per_channel(a: np.ndarray, nid: str, what: str) -> np.ndarray:
     """A (C, ...) array's value per channel; refused unless constant within each channel."""
     flat = np.asarray(a).reshape(np.shape(a)[0], -1)
@@ -376,22 +393,3 @@ def _per_channel(a: np.ndarray, nid: str, what: str) -> np.ndarray:
             "per channel"
         )
     return flat[:, 0].astype(np.float32).copy()
-
-
-def _padding(padding, kernel, dilation, stride, nid: str) -> tuple[int, int]:
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0)
-        reach = [d * (k - 1) for k, d in zip(kernel, dilation, strict=True)]
-        if stride == (1, 1) and all(r % 2 == 0 for r in reach):
-            return (reach[0] // 2, reach[1] // 2)
-        raise InputError(f"NIR node {nid!r}: padding 'same' that is not symmetric")
-    return _pair(padding)
-
-
-def _conv_shape(x_shape, w_shape, stride, pad, dilation) -> tuple[int, int, int]:
-    hw = tuple(
-        (x_shape[1 + i] + 2 * pad[i] - dilation[i] * (w_shape[2 + i] - 1) - 1) // stride[i] + 1
-        for i in (0, 1)
-    )
-    return (w_shape[0], *hw)
