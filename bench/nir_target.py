@@ -4,8 +4,9 @@ For each model (the digits CNN, the Fashion-MNIST VGG- and ResNet-style nets of
 bench/models.py) and each T, the accuracy on the test images of the default conversion
 (``ConversionSettings(target_timesteps=T)``) and of the NIR target (same, ``target="nir"``),
 both calibrated on the same images, one line per (model, T) as soon as it is done. The NIR
-target's ANN accuracy is that of the network it approximates (max pools become average pools).
-Usage: ``python bench/nir_target.py [--models digits,vgg,resnet] [--timesteps 4,8,16,32]``.
+target's ANN accuracy is that of the network it approximates (relu max pools: the original).
+Usage: ``python bench/nir_target.py [--models digits,vgg,resnet] [--timesteps 4,8,16,32]
+[--targets snnconv,nir] [--nir-v0 0.5]``.
 """
 
 from __future__ import annotations
@@ -46,14 +47,17 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=1000, help="Fashion-MNIST test images")
     p.add_argument("--calib", type=int, default=1000, help="calibration images")
     p.add_argument("--targets", default="snnconv,nir")
+    p.add_argument("--nir-v0", type=float, default=0.5, help="--v0 of the NIR target")
     args = p.parse_args()
     torch.set_num_threads(1)
     for name in args.models.split(","):
         graph, train, test = model_and_data(name, args.limit, args.calib)
         for t in map(int, args.timesteps.split(",")):
             row = {"bench": "nir_target", "model": name, "timesteps": t, "images": len(test.x)}
+            row["nir_v0"] = args.nir_v0
             for target in args.targets.split(","):
-                settings = ConversionSettings(target_timesteps=t, target=target)
+                v0 = args.nir_v0 if target == "nir" else 0.5
+                settings = ConversionSettings(target_timesteps=t, target=target, v0=v0)
                 row[target] = measure(graph, train, test, settings, t)
             if "snnconv" in row and "nir" in row:
                 row["nir_cost_points"] = round(

@@ -137,9 +137,9 @@ def default_output(model: str | None, factory: str | None) -> str:
     default="snnconv",
     show_default=True,
     help="Where the SNN will run. nir: exactly what NIR expresses (binary IF, max pools from "
-    "relus; --reset subtract exports as an Integrator/Threshold loop, --reset zero as NIR's "
-    "IF, --v0 as a lower firing level), calibrated under those constraints; overrides "
-    "--neuron and --maxpool.",
+    "relus; --reset subtract exports as an Integrator/Threshold loop with --v0 as a lower "
+    "firing level, --reset zero as NIR's IF at rest, v0 0), calibrated under those "
+    "constraints; overrides --neuron and --maxpool.",
 )
 @batch_size_option()
 @seed_option()
