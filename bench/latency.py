@@ -1,7 +1,8 @@
 """Few-timestep accuracy of threshold methods and layer-wise calibrations: one JSON line per model.
 
-Models: the bundled digits CNN and the Fashion-MNIST VGG-style and ResNet-style nets of
-bench/models.py (trained once and cached). For each: the ANN's accuracy and the SNN's at
+Models: the bundled digits CNN and the Fashion-MNIST VGG-style, ResNet-style and deep
+VGG-16-layout (``vgg16``: 13 conv layers, four max pools) nets of bench/models.py (trained
+once and cached). For each: the ANN's accuracy and the SNN's at
 T = 2, 4, 8, 16, 32 for every method, the smallest of those T within 1 point of the ANN, the
 conversion (calibration) time, and, for methods converted per T, synaptic operations per image.
 
@@ -13,7 +14,7 @@ Methods that depend on T (``mse``, ``spikenorm``, any layer-wise calibration) ar
 once per T with ``target_timesteps=T``; the others (``max``, ``percentile``, no calibration)
 do not depend on T, so one conversion simulated at the largest T gives every T.
 
-Usage: ``python bench/latency.py [--models digits,vgg,resnet] [--test-limit 500]
+Usage: ``python bench/latency.py [--models digits,vgg,resnet,vgg16] [--test-limit 500]
 [--calib-limit 1000] [--methods mse,mse+bias]``.
 """
 
@@ -138,7 +139,7 @@ def bench_model(name: str, methods: list[str], test_limit: int, calib_limit: int
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="digits,vgg,resnet")
+    p.add_argument("--models", default="digits,vgg,resnet,vgg16")
     p.add_argument("--test-limit", type=int, default=500, help="test images per model")
     p.add_argument("--calib-limit", type=int, default=1000, help="calibration images")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
