@@ -39,8 +39,12 @@ def _window_max(node: Node, x: torch.Tensor) -> torch.Tensor:
 def max_count(node: Node, score, before, data, binary: bool, t0: int) -> torch.Tensor:
     best = _window_max(node, score.flatten(0, 1))
     best = best.view((score.shape[0], -1) + tuple(best.shape[1:]))
-    first = best[0] if before is None else best[0] - _window_max(node, before)
-    return torch.cat([first.unsqueeze(0), best[1:] - best[:-1]]).flatten(0, 1)
+    # the maximum one step earlier, in best's layout (channels-last after a conv; cat is not)
+    earlier = torch.zeros_like(best)
+    earlier[1:] = best[:-1]
+    if before is not None:
+        earlier[0] = _window_max(node, before)
+    return (best - earlier).flatten(0, 1)
 
 
 def winner(node: Node, score, before, data, binary: bool, t0: int) -> torch.Tensor:
