@@ -20,7 +20,7 @@ The line also holds the output's relative error (the SNN's output estimate after
 against the ANN's logits) and both accuracies on the same images.
 
 Usage: ``python bench/depth_error.py --models vgg16 --timesteps 4,8 --maxpool gate,winner
---neuron if,auto [--calibrate search+bias] [--per-channel] [--test-limit 500]
+--neuron if,auto [--calibrate search+bias] [--per-channel] [--v0 0.5] [--test-limit 500]
 [--calib-limit 1000]``.
 """
 
@@ -152,6 +152,7 @@ def main() -> None:
     p.add_argument("--calibrate", default="search+bias", help="--calibrate of snnconv convert")
     p.add_argument("--threshold", default="mse")
     p.add_argument("--per-channel", action="store_true", help="per-channel thresholds")
+    p.add_argument("--v0", type=float, default=0.5, help="initial membrane / threshold")
     p.add_argument("--test-limit", type=int, default=500)
     p.add_argument("--calib-limit", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
@@ -168,6 +169,7 @@ def main() -> None:
         settings = ConversionSettings(
             threshold=args.threshold,
             per_channel=args.per_channel,
+            v0=args.v0,
             calibrate=args.calibrate,
             maxpool=maxpool,
             neuron=neuron,
@@ -178,7 +180,7 @@ def main() -> None:
         result = measure(snn, test.x[: args.test_limit], test.y[: args.test_limit], t)
         line = {"model": model, "maxpool": maxpool, "neuron": neuron, "timesteps": t}
         line |= {"calibrate": args.calibrate, "threshold": args.threshold}
-        line |= {"per_channel": args.per_channel}
+        line |= {"per_channel": args.per_channel, "v0": args.v0}
         line |= {"neuron_chosen": chosen} if chosen else {}
         print(json.dumps(line | result), flush=True)
 

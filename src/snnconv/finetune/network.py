@@ -9,9 +9,9 @@ graph.
 
 Trained: conv/linear weights and biases, neuron thresholds (per layer or per channel, as in
 the graph) and neuron biases and initial potentials where the graph has them. Fixed:
-everything else (a leftover ``affine``, pooling, wiring). Max-pool gates pick each window's
-input by its running spike count (no gradient through the choice) and pass the gradient to
-the value they picked.
+everything else (a leftover ``affine``, pooling, wiring). Max-pool gates run their rule on
+the running spike counts; the gradient reaches the input the rule follows (the window's
+largest count, or the winner's spikes).
 """
 
 from __future__ import annotations
