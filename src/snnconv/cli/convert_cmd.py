@@ -111,7 +111,7 @@ def default_output(model: str | None, factory: str | None) -> str:
     show_default=True,
     help="gate: per window, a spike whenever the largest spike count so far grows (the max "
     "pool of the rates at every step); winner: pass the spikes of the input that has fired "
-    "most so far; avg: replace by average "
+    "most so far (the former gate); avg: replace by average "
     "pooling (changes the ANN); relu: the same max from relus, max(a, b) = a + relu(b - a), "
     "2x2 stride-2 pools only (IF neurons NIR expresses; others become average pools).",
 )
