@@ -140,7 +140,7 @@ class SpikingNet(nn.Module):
         carry the gradient to the inputs the rule picks."""
         data = _expand(arg, steps)
         score = _running_sum(data.view((steps, -1) + tuple(data.shape[1:])))
-        return gate_rules.rule_of(node)(node, score, None, data, False, 0)
+        return gate_rules.rule_of(node).run(node, score, None, data, False, 0)
 
     def to_graph(self) -> Graph:
         """The SNN graph with the trained parameters (thresholds clamped positive)."""

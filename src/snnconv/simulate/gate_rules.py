@@ -19,6 +19,7 @@ binary spikes, and returns the gate's output (steps*B, ...).
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 
@@ -57,10 +58,21 @@ def winner(node: Node, score, before, data, binary: bool, t0: int) -> torch.Tens
     return out
 
 
-GATE_RULES: dict[str, Callable[..., torch.Tensor]] = {"max_count": max_count, "winner": winner}
+@dataclass(frozen=True)
+class GateRule:
+    run: Callable[..., torch.Tensor]
+    #: its output is, per window, some input's spikes: their events are that input's events
+    #: (else the output's size is its events, as for spikes the gate makes itself)
+    picks_inputs: bool
 
 
-def rule_of(node: Node) -> Callable[..., torch.Tensor]:
+GATE_RULES: dict[str, GateRule] = {
+    "max_count": GateRule(max_count, picks_inputs=False),
+    "winner": GateRule(winner, picks_inputs=True),
+}
+
+
+def rule_of(node: Node) -> GateRule:
     rule = node.attrs.get("rule", LEGACY_RULE)
     if rule not in GATE_RULES:
         raise InputError(

@@ -50,12 +50,12 @@ def run_gate(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -> 
     score = _running_sum(sim, seq, before)
     state[node.name] = score[-1]
     rule = gate_rules.rule_of(node)
-    out = rule(node, score, before, data, is_spikes(arg), chunk.t0)
+    out = rule.run(node, score, before, data, is_spikes(arg), chunk.t0)
     if node.name in chunk.recorded:
         chunk.recorded[node.name].append(out.view((steps, batch) + tuple(out.shape[1:])))
     if not arg.spiking:
         return Value(out, static=False, scale=arg.scale)
-    if is_spikes(arg) or rule is not gate_rules.winner:  # -1/0/1: their size is the events
+    if is_spikes(arg) or not rule.picks_inputs:  # 0/1 or -1/0/1: the events are their size
         return Value(out, False, events=out if is_spikes(arg) else out.abs(), scale=arg.scale)
     return Value(
         out,
