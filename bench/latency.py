@@ -1,20 +1,22 @@
 """Few-timestep accuracy of threshold methods and layer-wise calibrations: one JSON line per model.
 
-Models: the bundled digits CNN and the Fashion-MNIST VGG-style and ResNet-style nets of
-bench/models.py (trained once and cached). For each: the ANN's accuracy and the SNN's at
+Models: the bundled digits CNN and the Fashion-MNIST VGG-style, ResNet-style and deep
+VGG-16-layout (``vgg16``: 13 conv layers, four max pools) nets of bench/models.py (trained
+once and cached). For each: the ANN's accuracy and the SNN's at
 T = 2, 4, 8, 16, 32 for every method, the smallest of those T within 1 point of the ANN, the
 conversion (calibration) time, and, for methods converted per T, synaptic operations per image.
 
 A method is ``THRESHOLD[+CALIBRATE]`` (``--threshold`` and ``--calibrate`` of ``snnconv
 convert``, e.g. ``mse+bias+potential``), prefixed ``channel/`` for per-channel thresholds and
 ``signed/`` or ``auto/`` for ``--neuron signed`` or ``auto`` (no prefix: ``--neuron if``; for
-``auto`` the kind chosen at each T is recorded).
+``auto`` the kind chosen at each T is recorded), and a ``--maxpool`` mode such as ``winner/``
+(no prefix: ``gate``).
 Methods that depend on T (``mse``, ``spikenorm``, any layer-wise calibration) are converted
 once per T with ``target_timesteps=T``; the others (``max``, ``percentile``, no calibration)
 do not depend on T, so one conversion simulated at the largest T gives every T.
 
-Usage: ``python bench/latency.py [--models digits,vgg,resnet] [--test-limit 500]
-[--calib-limit 1000] [--methods mse,mse+bias]``.
+Usage: ``python bench/latency.py [--models digits,vgg,resnet,vgg16] [--test-limit 500]
+[--calib-limit 1000] [--methods mse,mse+bias] [--timesteps 4,8,16]``.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from accuracy import model_and_data  # noqa: E402
 
 from snnconv.convert import ConversionSettings, convert  # noqa: E402
+from snnconv.convert.maxpool import MAXPOOL_MODES  # noqa: E402
 from snnconv.convert.neurons import NEURONS  # noqa: E402
 from snnconv.data import Dataset  # noqa: E402
 from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
@@ -58,9 +61,13 @@ def settings_for(method: str, timesteps: int) -> ConversionSettings:
         prefix, method = method.split("/", 1)
         prefixes.append(prefix)
     neurons = [p for p in prefixes if p in (*NEURONS, "auto")]
-    unknown = set(prefixes) - {"channel", *neurons}
-    if unknown or len(neurons) > 1:
-        raise ValueError(f"bad method prefixes in {given!r}: channel/ and one of if/signed/auto/")
+    pools = [p for p in prefixes if p in MAXPOOL_MODES]
+    unknown = set(prefixes) - {"channel", *neurons, *pools}
+    if unknown or len(neurons) > 1 or len(pools) > 1:
+        raise ValueError(
+            f"bad method prefixes in {given!r}: channel/, one of if/signed/auto/ and one "
+            f"--maxpool mode ({'/, '.join(MAXPOOL_MODES)}/)"
+        )
     threshold, _, layerwise = method.partition("+")
     return ConversionSettings(
         threshold=threshold,
@@ -68,6 +75,7 @@ def settings_for(method: str, timesteps: int) -> ConversionSettings:
         neuron=neurons[0] if neurons else "if",
         calibrate=layerwise or "none",
         target_timesteps=timesteps,
+        **({"maxpool": pools[0]} if pools else {}),
     )
 
 
@@ -117,7 +125,9 @@ def smallest_t(accuracy: dict[str, float], ann_accuracy: float) -> int | None:
     return min(ok) if ok else None
 
 
-def bench_model(name: str, methods: list[str], test_limit: int, calib_limit: int) -> dict:
+def bench_model(
+    name: str, methods: list[str], test_limit: int, calib_limit: int, timesteps=TIMESTEPS
+) -> dict:
     graph, train, test = model_and_data(name, test_limit, calib_limit)
     train, test = first(train, calib_limit), first(test, test_limit)
     out = {
@@ -125,11 +135,11 @@ def bench_model(name: str, methods: list[str], test_limit: int, calib_limit: int
         "test_images": len(test.x),
         "calibration_images": len(train.x),
         "layerwise_images": min(len(train.x), ConversionSettings.calibration_images),
-        "timesteps": list(TIMESTEPS),
+        "timesteps": list(timesteps),
         "methods": {},
     }
     for method in methods:
-        res = bench_method(graph, train, test, method, TIMESTEPS)
+        res = bench_method(graph, train, test, method, tuple(timesteps))
         out["ann_accuracy"] = res.pop("ann_accuracy")
         res["smallest_t_within_1_point"] = smallest_t(res["accuracy"], out["ann_accuracy"])
         out["methods"][method] = res
@@ -138,18 +148,20 @@ def bench_model(name: str, methods: list[str], test_limit: int, calib_limit: int
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="digits,vgg,resnet")
+    p.add_argument("--models", default="digits,vgg,resnet,vgg16")
     p.add_argument("--test-limit", type=int, default=500, help="test images per model")
     p.add_argument("--calib-limit", type=int, default=1000, help="calibration images")
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
+    p.add_argument("--timesteps", default=",".join(map(str, TIMESTEPS)), help="comma-separated")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
+    timesteps = [int(t) for t in args.timesteps.split(",")]
     methods = args.methods.split(",")
     for m in methods:
         settings_for(m, 1).check()  # a typo fails now, not after an hour of other methods
     torch.set_num_threads(args.threads)
     for name in args.models.split(","):
-        result = bench_model(name, methods, args.test_limit, args.calib_limit)
+        result = bench_model(name, methods, args.test_limit, args.calib_limit, timesteps)
         result.update(bench="latency", threads=args.threads, torch=torch.__version__)
         print(json.dumps(result), flush=True)  # one line per model, as soon as it is done
 

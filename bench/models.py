@@ -1,9 +1,10 @@
-"""Fashion-MNIST reference models for the benchmarks: a small VGG and a small ResNet.
+"""Fashion-MNIST reference models for the benchmarks: a small VGG, a small ResNet
+and a narrow VGG-16 layout (four max pools).
 
 ``train_or_load(name)`` trains a model once (seeded, a few minutes on 2 CPU cores), exports it
 to ONNX like the demo model (opset 17, BatchNormalization kept, dynamic batch), and caches it
 with a JSON record of its accuracy and training time. Run ``python bench/models.py`` to build
-both and print those records as JSON.
+all (``--models vgg16`` for one) and print those records as JSON.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from snnconv.data import Dataset, load_dataset
 FASHION_MNIST = "mnist:/usr/share/datasets/fashion-mnist"
 SEED = 0
 EPOCHS = 3
+# The deep net learns more slowly; 5 epochs is about 6 CPU-minutes on one thread.
+MODEL_EPOCHS = {"vgg16": 5}
 BATCH_SIZE = 128
 LR = 1e-3
 
@@ -91,7 +94,38 @@ def build_resnet() -> nn.Module:
     )
 
 
-BUILDERS: dict[str, Callable[[], nn.Module]] = {"vgg": build_vgg, "resnet": build_resnet}
+VGG16_STAGES = ((16, 2), (32, 2), (64, 3), (128, 3), (128, 3))
+
+
+def build_vgg16() -> nn.Module:
+    """VGG-16 layout, narrow: 13 conv-BN-ReLU layers in five stages (widths × depths in
+    ``VGG16_STAGES``), a 2×2 max pool after each of the first four (28 → 14 → 7 → 3 → 1),
+    global average pool, FC 128 + dropout → FC 10. Four max pools in series, and 1×1 maps in the
+    last stage, are what the deep-net rows of docs/latency.md stress."""
+    layers: list[nn.Module] = []
+    cin = 1
+    for stage, (width, depth) in enumerate(VGG16_STAGES):
+        for _ in range(depth):
+            layers += conv_bn_relu(cin, width)
+            cin = width
+        if stage < len(VGG16_STAGES) - 1:
+            layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(
+        *layers,
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(cin, 128),
+        nn.ReLU(),
+        nn.Dropout(0.3),
+        nn.Linear(128, 10),
+    )
+
+
+BUILDERS: dict[str, Callable[[], nn.Module]] = {
+    "vgg": build_vgg,
+    "resnet": build_resnet,
+    "vgg16": build_vgg16,
+}
 
 
 def train(model: nn.Module, data: Dataset, epochs: int = EPOCHS) -> None:
@@ -167,14 +201,15 @@ def train_or_load(name: str, cache_dir: str | Path = "out/models", threads: int 
     train_set = load_dataset(FASHION_MNIST, split="train")
     test_set = load_dataset(FASHION_MNIST, split="test")
     start = time.perf_counter()
-    train(model, train_set)
+    epochs = MODEL_EPOCHS.get(name, EPOCHS)
+    train(model, train_set, epochs)
     seconds = time.perf_counter() - start
     tmp = path.with_suffix(".onnx.tmp")
     export_onnx(model, tmp, train_set.x.shape[1:])
     record = {
         "model": name,
         "dataset": FASHION_MNIST,
-        "epochs": EPOCHS,
+        "epochs": epochs,
         "threads": threads,
         "train_seconds": round(seconds, 1),
         "test_accuracy": onnx_accuracy(tmp, test_set),
@@ -189,9 +224,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     # No argparse choices: Python < 3.12 rejects an empty nargs="*" list against them.
     parser.add_argument("names", nargs="*", help=f"any of {', '.join(BUILDERS)} (default: all)")
+    parser.add_argument(
+        "--models", nargs="+", choices=list(BUILDERS), default=[], help="same as the names"
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path("out/models"))
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
+    args.names = [*args.names, *args.models]
     unknown = sorted(set(args.names) - set(BUILDERS))
     if unknown:
         parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(BUILDERS)}")

@@ -96,7 +96,11 @@ def test_signed_neurons_fit_the_ann_better_at_few_timesteps():
         target = ann_forward(prepare_ann(ann), xt)[0].flatten(1)
         errors = {}
         for neuron in ("if", "signed"):
-            s = ConversionSettings(neuron=neuron, threshold="max", calibrate="none")
+            # the winner gate: with max pools exact for rates (gate, relu, avg) this small
+            # plain net's binary SNN fits about as well at T = 4 (and worse at T = 8)
+            s = ConversionSettings(
+                neuron=neuron, threshold="max", calibrate="none", maxpool="winner"
+            )
             errors[neuron] = output_error(convert(ann, x, s), xt, target, 4)
         assert errors["signed"] < errors["if"], (kind, errors)
 

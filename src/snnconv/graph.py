@@ -30,7 +30,9 @@ Op vocabulary (attributes / params):
                    / threshold [1] or [C]; optional bias [C]: a constant current added every
                    step, and optional potential [C]: added to the initial membrane v0 x
                    threshold (both from layer-wise calibration; not part of the ANN)
-``maxpool_gate``   as ``maxpool``: passes per window the input that fired most so far
+``maxpool_gate``   as ``maxpool``, rule ("max_count" | "winner"; absent: "winner"): per window,
+                   spikes that keep its count at the largest so far, or the spikes of the
+                   input that fired most so far
 ``hybrid_boundary`` mode ("rate" | "membrane"): the running mean over the steps so far of
                    its input; what follows it is the ANN part of a hybrid network
 ``backres``        repeats (R >= 1), mode ("replace" | "add"), body (a list of Nodes): a block

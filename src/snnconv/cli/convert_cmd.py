@@ -109,7 +109,9 @@ def default_output(model: str | None, factory: str | None) -> str:
     type=click.Choice(MAXPOOL_MODES),
     default="gate",
     show_default=True,
-    help="gate: pass the most active input per window; avg: replace by average "
+    help="gate: per window, a spike whenever the largest spike count so far grows (the max "
+    "pool of the rates at every step); winner: pass the spikes of the input that has fired "
+    "most so far (the former gate); avg: replace by average "
     "pooling (changes the ANN); relu: the same max from relus, max(a, b) = a + relu(b - a), "
     "2x2 stride-2 pools only (IF neurons NIR expresses; others become average pools).",
 )

@@ -126,7 +126,26 @@ def _relu_tree(pool: Node, g: Graph) -> list[Node]:
     return [diffs, relu1, across, gap, between, relu2, first, lift, out]
 
 
-#: --maxpool modes: the ANN pass each applies before neurons are placed ("gate" keeps the max
-#: pools, which become gates).
-MAXPOOL_PASSES = {"gate": lambda g: g, "avg": maxpool_to_avg, "relu": maxpool_to_relu}
+def gated(rule: str):
+    """The pass that keeps the max pools, marked with the rule of the gates they become
+    (``snnconv.simulate.gate_rules``)."""
+
+    def mark(graph: Graph) -> Graph:
+        g = graph.copy()
+        for n in g.nodes:
+            if n.op == "maxpool":
+                n.attrs = {**n.attrs, "rule": rule}
+        return g
+
+    return mark
+
+
+#: --maxpool modes: the ANN pass each applies before neurons are placed ("gate" and "winner"
+#: keep the max pools, which become gates with that rule).
+MAXPOOL_PASSES = {
+    "gate": gated("max_count"),
+    "winner": gated("winner"),
+    "avg": maxpool_to_avg,
+    "relu": maxpool_to_relu,
+}
 MAXPOOL_MODES = tuple(MAXPOOL_PASSES)

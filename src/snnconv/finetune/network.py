@@ -9,9 +9,9 @@ graph.
 
 Trained: conv/linear weights and biases, neuron thresholds (per layer or per channel, as in
 the graph) and neuron biases and initial potentials where the graph has them. Fixed:
-everything else (a leftover ``affine``, pooling, wiring). Max-pool gates pick each window's
-input by its running spike count (no gradient through the choice) and pass the gradient to
-the value they picked.
+everything else (a leftover ``affine``, pooling, wiring). Max-pool gates run their rule on
+the running spike counts; the gradient reaches the input the rule follows (the window's
+largest count, or the winner's spikes).
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnconv import ops
 from snnconv.errors import InputError
 from snnconv.graph import NEURON_OPS, Graph, Node
 from snnconv.neurons import kind_of
 from snnconv.ops import OpSpec, last_uses, spec_of
+from snnconv.simulate import gate_rules
 
 #: The trained params of each engine role (``OpSpec.engine``).
 TRAINABLE = {"synaptic": ("weight", "bias"), "neuron": ("threshold", "bias", "potential")}
@@ -136,13 +136,11 @@ class SpikingNet(nn.Module):
         return torch.stack(out).flatten(0, 1)
 
     def _gate(self, node: Node, arg: tuple[torch.Tensor, bool], steps: int) -> torch.Tensor:
-        """Per window, the input with the highest running count so far."""
+        """The gate's rule (``snnconv.simulate.gate_rules``) on the running counts, which
+        carry the gradient to the inputs the rule picks."""
         data = _expand(arg, steps)
-        with torch.no_grad():
-            seq = data.detach().view((steps, -1) + tuple(data.shape[1:]))
-            score = _running_sum(seq).flatten(0, 1)
-            idx = ops.maxpool_indices(node, score)
-        return ops.gather_windows(node, data, idx)
+        score = _running_sum(data.view((steps, -1) + tuple(data.shape[1:])))
+        return gate_rules.rule_of(node).run(node, score, None, data, False, 0)
 
     def to_graph(self) -> Graph:
         """The SNN graph with the trained parameters (thresholds clamped positive)."""

@@ -52,7 +52,7 @@ SNN_INTERFACES = {
         max_inputs=4,
     ),
     "HybridBoundary": Interface("snnconv.HybridBoundary", {"mode": (_A.STRING, False)}, 1, 1),
-    "MaxPoolGate": Interface("snnconv.MaxPoolGate", _POOL, 1, 1),
+    "MaxPoolGate": Interface("snnconv.MaxPoolGate", {**_POOL, "rule": (_A.STRING, False)}, 1, 1),
     "BackRes": Interface(
         "snnconv.BackRes",
         {"repeats": (_A.INT, True), "mode": (_A.STRING, False), "body": (_A.GRAPH, True)},

@@ -1,5 +1,6 @@
 """Pooling ops: ``avgpool``, ``global_avgpool``, ``maxpool`` and the SNN's ``maxpool_gate``
-(per window, the input that has fired most so far). Average pools treat each channel alone,
+(per window, spikes by a rule on the inputs' running counts; see
+``snnconv.simulate.gate_rules``). Average pools treat each channel alone,
 so a per-channel spike amplitude passes through them, and each spike reaches every pooled
 output whose window holds it."""
 
@@ -15,6 +16,12 @@ from snnconv.simulate.pooling import window_sum
 
 def _ints(v) -> list[int]:
     return [int(x) for x in v]
+
+
+def _write_gate(w, n: Node) -> None:
+    """A gate's rule (``snnconv.simulate.gate_rules``) is written where it has one."""
+    rule = {"rule": n.attrs["rule"]} if "rule" in n.attrs else {}
+    w.emit_snn(n, "MaxPoolGate", [n.inputs[0]], **pool_attrs(n.attrs, True), **rule)
 
 
 def pool_attrs(a: dict, dilation: bool) -> dict:
@@ -93,7 +100,7 @@ register(
     OpSpec(
         "maxpool_gate",
         ann=None,
-        write=lambda w, n: w.emit_snn(n, "MaxPoolGate", [n.inputs[0]], **pool_attrs(n.attrs, True)),
+        write=_write_gate,
         shape=lambda n, xs: kernels.maxpool(n, xs[0]),
         engine="gate",
     )

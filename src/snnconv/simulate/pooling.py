@@ -57,6 +57,12 @@ def window_sum(counts: torch.Tensor, attrs: dict) -> torch.Tensor | None:
     return None if tiled is None else _reduce(_windows(tiled, attrs), torch.add)
 
 
+def window_max(x: torch.Tensor, attrs: dict) -> torch.Tensor | None:
+    """Per-window maxima of ``x``, or None for windows that do not tile."""
+    tiled = _tiled(x, attrs)
+    return None if tiled is None else _reduce(_windows(tiled, attrs), torch.maximum)
+
+
 def gated_select(
     score: torch.Tensor, spikes: torch.Tensor, attrs: dict, max_score: int
 ) -> torch.Tensor | None:

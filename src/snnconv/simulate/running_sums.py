@@ -8,8 +8,7 @@ import torch
 from snnconv import ops
 from snnconv.graph import Node
 from snnconv.ops import OpSpec
-from snnconv.simulate import fused_steps
-from snnconv.simulate.pooling import gated_select
+from snnconv.simulate import fused_steps, gate_rules
 from snnconv.simulate.values import Chunk, Value, expand, is_spikes
 
 #: ``record`` this name to get the network's output as an estimate of the ANN's at each step.
@@ -40,24 +39,24 @@ def _running_sum(sim, seq: torch.Tensor, initial: torch.Tensor | None) -> torch.
 
 
 def run_gate(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -> Value:
-    """Per window, the input that has fired most so far. Within a channel all inputs
-    share one threshold, so binary spikes rank the windows as their values would."""
+    """A max-pool gate: its rule (``snnconv.simulate.gate_rules``) on the running spike
+    counts of its inputs. Within a channel all inputs share one threshold, so the counts rank
+    the inputs as their values would."""
     arg, steps, state = args[0], chunk.steps, chunk.state
     data = expand(arg, steps)
     batch = data.shape[0] // steps
     seq = data.view((steps, batch) + tuple(data.shape[1:]))
-    score = _running_sum(sim, seq, state.get(node.name))
+    before = state.get(node.name)
+    score = _running_sum(sim, seq, before)
     state[node.name] = score[-1]
-    out = None
-    if is_spikes(arg):  # spike counts so far: at most t0 + steps
-        out = gated_select(score.flatten(0, 1), data, node.attrs, chunk.t0 + steps)
-    if out is None:
-        idx = ops.maxpool_indices(node, score.flatten(0, 1))
-        out = ops.gather_windows(node, data, idx)
+    rule = gate_rules.rule_of(node)
+    out = rule.run(node, score, before, data, is_spikes(arg), chunk.t0)
+    if node.name in chunk.recorded:
+        chunk.recorded[node.name].append(out.view((steps, batch) + tuple(out.shape[1:])))
     if not arg.spiking:
         return Value(out, static=False, scale=arg.scale)
-    if is_spikes(arg):  # the chosen spikes are the events
-        return Value(out, False, events=out, scale=arg.scale)
+    if is_spikes(arg) or not rule.picks_inputs:  # 0/1 or -1/0/1: the events are their size
+        return Value(out, False, events=out if is_spikes(arg) else out.abs(), scale=arg.scale)
     return Value(
         out,
         False,

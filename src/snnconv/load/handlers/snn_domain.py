@@ -33,7 +33,10 @@ def hybrid_boundary(ctx: Context, node) -> None:
 @register("MaxPoolGate", domain=SNN_DOMAIN)
 def maxpool_gate(ctx: Context, node) -> None:
     x = ctx.act(node.input[0])
-    ctx.add("maxpool_gate", [x], pool_attrs(ctx, node, x, with_dilation=True))
+    attrs = pool_attrs(ctx, node, x, with_dilation=True)
+    if "rule" in attrs_of(node):  # absent in gates saved before rules: they keep "winner"
+        attrs["rule"] = _plain(attrs_of(node)["rule"])
+    ctx.add("maxpool_gate", [x], attrs)
 
 
 @register("BackRes", domain=SNN_DOMAIN)
