@@ -40,6 +40,23 @@ def _conv_fanout(node: Node, in_shape: tuple[int, ...], device) -> torch.Tensor:
     return x.grad.reshape(-1).to(device)
 
 
+def _conv_reach(node: Node, channel_events: torch.Tensor) -> torch.Tensor | None:
+    """With one group, an output position is reached when an event falls in its window, and
+    then all its output channels are: an all-ones 1-channel kernel over the event mask."""
+    if int(node.attrs["groups"]) != 1:
+        return None
+    w = node.params["weight"]
+    hit = (channel_events > 0).to(torch.float32).unsqueeze(1)
+    ones = torch.ones((1, 1, *w.shape[2:]), dtype=torch.float32, device=hit.device)
+    covered = kernels.conv(node, hit, weight=ones, with_bias=False) > 0
+    return covered.flatten(1).sum(1, dtype=torch.float64) * w.shape[0]
+
+
+def _linear_reach(node: Node, channel_events: torch.Tensor) -> torch.Tensor:
+    out_features = node.params["weight"].shape[0]
+    return (channel_events.reshape(len(channel_events), -1).sum(1) > 0).double() * out_features
+
+
 def _write_conv(w, n: Node) -> None:
     a = n.attrs
     w.emit(
@@ -73,6 +90,7 @@ register(
         synapse=_conv_synapse,
         scale_weight=_conv_scale,
         fanout=_conv_fanout,
+        reach=_conv_reach,
         channels_last=True,
         bias_to_neuron=True,
     )
@@ -86,5 +104,6 @@ register(
         synapse=lambda n, x, weight, bias: F.linear(x, weight, bias),
         scale_weight=lambda n, w, per_input: w * per_input.reshape(1, -1),
         fanout=_linear_fanout,
+        reach=_linear_reach,
     )
 )

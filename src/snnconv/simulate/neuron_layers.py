@@ -3,9 +3,24 @@ neuron kind (``snnconv.neurons``), and the spikes they emit counted."""
 
 from __future__ import annotations
 
+import torch
+
 from snnconv.graph import Node
 from snnconv.ops import OpSpec
 from snnconv.simulate.values import Chunk, Value, channel, channels_last, empty
+
+
+def membrane_changes(current, spikes, t0: int):
+    """Per step and image (steps x B), NeuroBench's membrane updates: every membrane at the
+    first step, then those that change, i.e. that integrate a non-zero current or fire."""
+    steps, batch = spikes.shape[:2]
+    driven = current != 0
+    if driven.dim() < spikes.dim():  # a static current, the same every step
+        driven = driven.unsqueeze(0)
+    changed = (driven | (spikes != 0)).reshape(steps, batch, -1).sum(2, dtype=torch.float64)
+    if t0 == 0:
+        changed[0] = spikes[0, 0].numel()
+    return changed
 
 
 def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -> Value:
@@ -37,10 +52,13 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
     kind, attrs = sim.kinds[node.name], node.attrs
     threshold = sim.scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
     fused = sim.fused and kind.fused is not None
-    if not (fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs)):
+    if fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs):
+        current = sum(biases, current) if biases else current  # for the count below only
+    else:
         for b in biases:
             current = current + b
         kind.steps(v, current, arg.static, theta, threshold, spikes, attrs, state, node.name)
+    chunk.counts.add("membrane_updates", node.name, t0, membrane_changes(current, spikes, t0))
     state[node.name] = v
     events = kind.events(spikes)
     # The sum over channels comes first and is kept: it is what the layers receiving these
