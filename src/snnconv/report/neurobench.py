@@ -5,9 +5,10 @@ for benchmarking neuromorphic computing algorithms and systems", Nature Communic
 * ``activation_sparsity``: zero activations over all activations of the spiking layers,
   over every timestep: 1 - spikes / (neurons x steps).
 * ``synaptic_operations`` per image: ``dense``, every synapse of every layer at every step
-  (a hybrid net's ANN part once); ``effective_macs``, the MACs of layers fed non-binary
-  values whose input and weight are both non-zero, at every step they are evaluated (a layer
-  on the static input image counts at each step, as NeuroBench's per-step hooks see it);
+  (the MACs less those on padding; a hybrid net's ANN part once); ``effective_macs``, the
+  MACs of layers fed non-binary values whose input and weight are both non-zero, at every
+  step they are evaluated (a layer on the static input image counts at each step, as
+  NeuroBench's per-step hooks see it);
   ``effective_acs``, the synaptic operations of spikes (events x fan-out; NeuroBench leaves
   out zero weights too, so the two agree where ``connection_sparsity`` is 0).
 * ``membrane_updates`` per image: every membrane at the first step, then each one that
@@ -37,7 +38,7 @@ def metrics(r: Report, graph: Graph) -> dict:
     dense = effective_macs = 0.0
     for row in synaptic:
         part = row.ann_part_macs_per_image or 0.0
-        dense += row.ann_macs_per_image * T if not part else part
+        dense += row.synapses * T if not part else part
         if row.effective_macs_per_image is not None and row.snn_macs_per_image:
             evaluations = row.snn_macs_per_image / row.ann_macs_per_image
             effective_macs += row.effective_macs_per_image * T / evaluations

@@ -27,6 +27,7 @@ class LayerRecord:
     # synaptic rows: sizes per pass, and the traffic counted
     input_size: int | None = None  # input values per step
     outputs: int | None = None  # output values per pass
+    synapses: int | None = None  # (input, output) pairs it connects: MACs less padding
     weights: int | None = None
     zero_weights: int | None = None
     biases: int | None = None

@@ -34,6 +34,7 @@ def synaptic_record(sim, node, total: Counts, ann_macs: float, steps_run: float)
         ann_part_macs_per_image=ann_part_macs,
         input_size=input_size,
         outputs=int(np.prod(sim.shapes[node.name])),
+        synapses=int(sim.fanouts[node.name].sum().item()) * sim.shapes[node.inputs[0]][0],
         weights=int(weight.size),
         zero_weights=int((weight == 0).sum()),
         biases=int(bias.size) if np.any(bias != 0) else 0,
