@@ -41,6 +41,10 @@ def summary_table(r: Report) -> Table:
         t.add_row("  of which spiking part", fmt_joules(e.snn_part_joules_per_image))
         t.add_row("  of which ANN part", fmt_joules(e.ann_part_joules_per_image))
     t.add_row("SNN / ANN energy", f"{e.ratio:.3f}")
+    if e.firing_rate is not None:
+        be = e.break_even_firing_rate
+        t.add_row("firing rate (spikes / neuron / step)", f"{e.firing_rate:.4f}")
+        t.add_row("break-even firing rate", "none" if be is None else f"{be:.4f}")
     t.add_row(
         "throughput",
         f"{r.throughput.images_per_s:,.0f} images/s · "
