@@ -83,7 +83,9 @@ def energy_plot(r: Report) -> bytes:
     the whole net's."""
     plt = _pyplot()
     e = r.energy
-    names = list(dict.fromkeys(t["layer"] for t in e.terms))
+    charged = {t["layer"] for t in e.terms}
+    names = [row.name for row in r.layers if row.name in charged]  # in graph order
+    names += sorted(charged - set(names))
     per = {(t["side"], t["layer"]): 0.0 for t in e.terms}
     for t in e.terms:
         per[(t["side"], t["layer"])] += t["joules_per_image"]

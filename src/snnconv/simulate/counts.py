@@ -41,6 +41,9 @@ class Counts:
     # per analog-input layer: each computation of it (once per image where its input is static)
     effective_macs: dict[str, float] = field(default_factory=dict)
     per_image: bool = False
+    # whether to count what only the energy models need (input events, reached outputs,
+    # membrane updates, effective MACs): not in calibration's runs, which keep no counts
+    traffic: bool = True
     predictions: np.ndarray | None = None  # T x N, the argmax at each step
     image_synops: np.ndarray | None = None  # T x N, all layers
     image_spikes: np.ndarray | None = None  # T x N, all layers

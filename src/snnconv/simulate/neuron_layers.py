@@ -52,13 +52,16 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
     kind, attrs = sim.kinds[node.name], node.attrs
     threshold = sim.scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
     fused = sim.fused and kind.fused is not None
-    if fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs):
-        current = sum(biases, current) if biases else current  # for the count below only
-    else:
+    ran_fused = fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs)
+    if not ran_fused:
         for b in biases:
             current = current + b
         kind.steps(v, current, arg.static, theta, threshold, spikes, attrs, state, node.name)
-    chunk.counts.add("membrane_updates", node.name, t0, membrane_changes(current, spikes, t0))
+    if chunk.counts.traffic:
+        if ran_fused and biases:  # the kernel added them; the count needs the whole current
+            current = sum(biases, current)
+        changes = membrane_changes(current, spikes, t0)
+        chunk.counts.add("membrane_updates", node.name, t0, changes)
     state[node.name] = v
     events = kind.events(spikes)
     # The sum over channels comes first and is kept: it is what the layers receiving these

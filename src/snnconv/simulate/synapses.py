@@ -31,7 +31,7 @@ def run_static(sim, node: Node, spec: OpSpec, args: list[Value], counts: Counts)
     table[node.name] = table.get(node.name, 0.0) + macs
     p = sim.params[node.name]
     out = kernel(sim, node, spec, args[0].data, p["weight"], p["bias"])
-    if not readout:
+    if not readout and counts.traffic:
         effective = float(effective_macs(sim, node, spec, args[0].data).sum())
         counts.effective_macs[node.name] = counts.effective_macs.get(node.name, 0.0) + effective
     return Value(out, static=True, readout=readout)
@@ -65,17 +65,27 @@ def run_synapse(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) 
         events = arg.channel_events
         per_image = events.reshape(len(data), -1).double() @ sim.fanouts[node.name]
         counts.add("synops", node.name, t0, per_image.view(steps, batch))
-        counts.add("input_events", node.name, t0, events.reshape(steps, batch, -1).sum(2))
-        reached = spec.reach(node, events) if spec.reach else None
-        if reached is None:  # every output counted as reached
-            reached = torch.full((len(data),), float(out[0].numel()), device=out.device)
-        counts.add("reached", node.name, t0, reached.view(steps, batch))
+        if counts.traffic:
+            count_traffic(sim, node, spec, events, out, steps, t0, counts)
     else:
         macs = torch.full((steps, batch), float(sim.macs[node.name]), dtype=torch.float64)
         counts.add("snn_macs", node.name, t0, macs.to(out.device))
-        effective = effective_macs(sim, node, spec, data).view(steps, batch)
-        counts.add("effective_macs", node.name, t0, effective)
+        if counts.traffic:
+            effective = effective_macs(sim, node, spec, data).view(steps, batch)
+            counts.add("effective_macs", node.name, t0, effective)
     return Value(out, static=False, bias=p["bias"] if fused_bias else None)
+
+
+def count_traffic(sim, node: Node, spec: OpSpec, events, out, steps: int, t0: int, counts):
+    """What the energy models need of a spike-fed layer: the events it receives, and how
+    many of its outputs at least one of them reaches (``OpSpec.reach``; all where it cannot
+    tell)."""
+    rows = len(events)
+    counts.add("input_events", node.name, t0, events.reshape(steps, rows // steps, -1).sum(2))
+    reached = spec.reach(node, events) if spec.reach else None
+    if reached is None:
+        reached = torch.full((rows,), float(out[0].numel()), device=out.device)
+    counts.add("reached", node.name, t0, reached.view(steps, rows // steps))
 
 
 def effective_macs(sim, node: Node, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
