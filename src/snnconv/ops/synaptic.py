@@ -42,13 +42,14 @@ def _conv_fanout(node: Node, in_shape: tuple[int, ...], device) -> torch.Tensor:
 
 def _conv_reach(node: Node, channel_events: torch.Tensor) -> torch.Tensor | None:
     """With one group, an output position is reached when an event falls in its window, and
-    then all its output channels are: an all-ones 1-channel kernel over the event mask."""
-    if int(node.attrs["groups"]) != 1:
+    then all its output channels are: a max over each window of the event mask."""
+    a = node.attrs
+    if int(a["groups"]) != 1:
         return None
     w = node.params["weight"]
-    hit = (channel_events > 0).to(torch.float32).unsqueeze(1)
-    ones = torch.ones((1, 1, *w.shape[2:]), dtype=torch.float32, device=hit.device)
-    covered = kernels.conv(node, hit, weight=ones, with_bias=False) > 0
+    top, left, bottom, right = (int(p) for p in a["padding"])
+    hit = F.pad((channel_events > 0).to(torch.float32).unsqueeze(1), (left, right, top, bottom))
+    covered = F.max_pool2d(hit, tuple(w.shape[2:]), a["stride"], 0, a["dilation"]) > 0
     return covered.flatten(1).sum(1, dtype=torch.float64) * w.shape[0]
 
 

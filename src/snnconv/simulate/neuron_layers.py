@@ -12,15 +12,21 @@ from snnconv.simulate.values import Chunk, Value, channel, channels_last, empty
 
 def membrane_changes(current, spikes, t0: int):
     """Per step and image (steps x B), NeuroBench's membrane updates: every membrane at the
-    first step, then those that change, i.e. that integrate a non-zero current or fire."""
+    first step, then those that change, i.e. that integrate a non-zero current or fire.
+    Where every membrane integrates a non-zero current (a layer with biases, the usual case)
+    one count over the current settles it; only otherwise are the spikes looked at."""
     steps, batch = spikes.shape[:2]
-    driven = current != 0
-    if driven.dim() < spikes.dim():  # a static current, the same every step
-        driven = driven.unsqueeze(0)
-    changed = (driven | (spikes != 0)).reshape(steps, batch, -1).sum(2, dtype=torch.float64)
+    size = spikes[0, 0].numel()
+    if int(torch.count_nonzero(current)) == current.numel():
+        changed = torch.full((steps, batch), float(size), dtype=torch.float64)
+    else:
+        nonzero = current != 0
+        if nonzero.dim() < spikes.dim():  # a static current, the same every step
+            nonzero = nonzero.unsqueeze(0)
+        changed = (nonzero | (spikes != 0)).reshape(steps, batch, -1).sum(2, dtype=torch.float64)
     if t0 == 0:
-        changed[0] = spikes[0, 0].numel()
-    return changed
+        changed[0] = size
+    return changed.to(spikes.device)
 
 
 def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -> Value:
