@@ -218,3 +218,20 @@ def test_a_registered_model_is_estimated_like_the_built_in_ones():
     assert r.energy.break_even_firing_rate == pytest.approx(
         r.energy.firing_rate * r.ann_macs_per_image / r.spikes_per_image
     )
+
+
+def test_simulate_cli_prices_with_the_chosen_model(tmp_path):
+    from snnconv.save import save_onnx
+
+    snn, x = _conv_net()
+    save_onnx(snn, tmp_path / "m.snn.onnx")
+    np.savez(tmp_path / "d.npz", x=x, y=np.zeros(len(x), np.int64))
+    args = ["simulate", str(tmp_path / "m.snn.onnx"), "--data", f"npz:{tmp_path / 'd.npz'}"]
+    args += ["-T", "4", "--energy", "memory-45nm", "--json", str(tmp_path / "r.json")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "Energy arithmetic" in result.output and "break-even" in result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["energy"]["model"] == "memory-45nm"
+    whats = {t["what"] for t in report["energy"]["terms"]}
+    assert {"weight read", "membrane read", "spike write", "bias read"} <= whats
