@@ -13,9 +13,13 @@ from snnconv.cli.progress import progress_bar, stage_progress
 from snnconv.convert import ConversionSettings, convert
 from snnconv.data import asset_path, load_dataset
 from snnconv.load import load_onnx
+from snnconv.report.energy_tables import models_table
 from snnconv.report.tables import report_view
 from snnconv.save import save_onnx
 from snnconv.simulate import SimulationSettings, simulate
+from snnconv.simulate.energy import estimate
+
+ENERGY_MODELS = ("45nm-fp32", "memory-45nm", "memory-45nm-event", "loihi")
 
 DEMO_MODEL = "digits_cnn.onnx"
 DEMO_MODELS = {"cnn": DEMO_MODEL, "backres": "digits_backres.onnx"}
@@ -83,5 +87,7 @@ def demo_cmd(timesteps, output, json_path, force, model_kind):
         )
     console.print(f"[bold]3/3 simulate[/bold] {len(test.x)} test images, T = {timesteps}")
     console.print(report_view(report))
+    # ops-only against memory-aware, and the hardware preset, on the same counts
+    console.print(models_table(report, [estimate(m, report) for m in ENERGY_MODELS]))
     if json_path:
         write_json(json_path, report.to_dict(), force)

@@ -9,7 +9,7 @@ import click
 from snnconv.data import parse_normalize
 from snnconv.errors import InputError
 from snnconv.simulate.encoders import ENCODINGS
-from snnconv.simulate.energy import DEFAULT_PRESET, PRESETS
+from snnconv.simulate.energy import DEFAULT_MODEL, MODELS
 from snnconv.simulate.memory import parse_size
 from snnconv.simulate.run import SCHEDULES, SimulationSettings
 
@@ -164,10 +164,12 @@ def simulation_options(f: Callable) -> Callable:
             device_option(),
             click.option(
                 "--energy",
-                type=click.Choice(list(PRESETS)),
-                default=DEFAULT_PRESET,
+                type=click.Choice(list(MODELS)),
+                default=DEFAULT_MODEL,
                 show_default=True,
-                help="Energy-per-operation preset.",
+                help="Energy model: "
+                + "; ".join(f"{m.name}: {m.summary}" for m in MODELS.values())
+                + " (docs/energy.md).",
             ),
             click.option(
                 "--exit-when-stable",

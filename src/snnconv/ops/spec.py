@@ -45,6 +45,10 @@ class OpSpec:
     scale_weight: Callable[..., torch.Tensor] | None = None
     #: ``(node, in_shape, device) -> per input position, how many synapses a spike reaches``.
     fanout: Callable[..., torch.Tensor] | None = None
+    #: ``(node, channel_events) -> (N,) | None``: per row of spike events summed over
+    #: channels, how many outputs at least one event reaches (the neurons an event-driven
+    #: chip updates); None where channels matter (grouped convolutions): all are counted.
+    reach: Callable[..., torch.Tensor | None] | None = None
     #: Whether the engine lays its input and weights out channels-last (convolutions).
     channels_last: bool = False
     #: Whether, on CUDA, the bias is better added by the one IF layer the op feeds, as it

@@ -40,6 +40,24 @@ def _conv_fanout(node: Node, in_shape: tuple[int, ...], device) -> torch.Tensor:
     return x.grad.reshape(-1).to(device)
 
 
+def _conv_reach(node: Node, channel_events: torch.Tensor) -> torch.Tensor | None:
+    """With one group, an output position is reached when an event falls in its window, and
+    then all its output channels are: a max over each window of the event mask."""
+    a = node.attrs
+    if int(a["groups"]) != 1:
+        return None
+    w = node.params["weight"]
+    top, left, bottom, right = (int(p) for p in a["padding"])
+    hit = F.pad((channel_events > 0).to(torch.float32).unsqueeze(1), (left, right, top, bottom))
+    covered = F.max_pool2d(hit, tuple(w.shape[2:]), a["stride"], 0, a["dilation"]) > 0
+    return covered.flatten(1).sum(1, dtype=torch.float64) * w.shape[0]
+
+
+def _linear_reach(node: Node, channel_events: torch.Tensor) -> torch.Tensor:
+    out_features = node.params["weight"].shape[0]
+    return (channel_events.reshape(len(channel_events), -1).sum(1) > 0).double() * out_features
+
+
 def _write_conv(w, n: Node) -> None:
     a = n.attrs
     w.emit(
@@ -73,6 +91,7 @@ register(
         synapse=_conv_synapse,
         scale_weight=_conv_scale,
         fanout=_conv_fanout,
+        reach=_conv_reach,
         channels_last=True,
         bias_to_neuron=True,
     )
@@ -86,5 +105,6 @@ register(
         synapse=lambda n, x, weight, bias: F.linear(x, weight, bias),
         scale_weight=lambda n, w, per_input: w * per_input.reshape(1, -1),
         fanout=_linear_fanout,
+        reach=_linear_reach,
     )
 )

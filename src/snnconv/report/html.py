@@ -51,6 +51,10 @@ def _summary(r: Report) -> str:
             ["hybrid: energy / image, spiking part", fmt_joules(e.snn_part_joules_per_image)],
             ["hybrid: energy / image, ANN part", fmt_joules(e.ann_part_joules_per_image)],
         ]
+    if e.firing_rate is not None:
+        be = e.break_even_firing_rate
+        rows.append(["firing rate (spikes / neuron / step)", f"{e.firing_rate:.4f}"])
+        rows.append(["break-even firing rate", "none" if be is None else f"{be:.4f}"])
     return _table("Summary", ["quantity", "value"], rows)
 
 

@@ -1,4 +1,5 @@
-"""Pictures of a report: anytime accuracy, spiking activity, energy per layer (PNG bytes).
+"""Pictures of a report: anytime accuracy, spiking activity, energy per layer and the
+break-even line (PNG bytes).
 
 matplotlib is an optional extra (`pip install 'snnconv[plot]'`); it runs headless (Agg).
 """
@@ -76,31 +77,53 @@ def activity_plot(r: Report) -> bytes:
 
 
 def energy_plot(r: Report) -> bytes:
-    """Energy per image of each synaptic layer: ANN (MACs) against SNN (synops + MACs, the
-    MACs of a hybrid net's ANN part included)."""
+    """Left: energy per image of each layer under the report's model, ANN against SNN (the
+    model's terms summed per layer; neuron updates and spike writes are their neuron layer's).
+    Right: each spike-fed synaptic layer's input firing rate against its break-even rate, and
+    the whole net's."""
     plt = _pyplot()
     e = r.energy
-    rows = [row for row in r.layers if row.ann_macs_per_image is not None]
-    names = [row.name for row in rows]
-    ann = [row.ann_macs_per_image * e.mac_joules for row in rows]
-    snn = [
-        (row.synops_per_image or 0.0) * e.ac_joules
-        + ((row.snn_macs_per_image or 0.0) + (row.ann_part_macs_per_image or 0.0)) * e.mac_joules
-        for row in rows
-    ]
+    charged = {t["layer"] for t in e.terms}
+    names = [row.name for row in r.layers if row.name in charged]  # in graph order
+    names += sorted(charged - set(names))
+    per = {(t["side"], t["layer"]): 0.0 for t in e.terms}
+    for t in e.terms:
+        per[(t["side"], t["layer"])] += t["joules_per_image"]
+    ann = [per.get(("ann", n), 0.0) for n in names]
+    snn = [per.get(("snn", n), 0.0) for n in names]
     unit, scale = ("µJ", 1e6) if max(ann + snn, default=0.0) >= 1e-7 else ("nJ", 1e9)
-    ann, snn = [j * scale for j in ann], [j * scale for j in snn]
-    fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 2))
+    rows = e.layers + [
+        {"name": "whole net", "firing_rate": e.firing_rate,
+         "break_even_firing_rate": e.break_even_firing_rate}
+    ]  # fmt: skip
+    height = 0.5 * max(len(names), len(rows)) + 2
+    fig, (a, b) = plt.subplots(1, 2, figsize=(13, height))
+    y = range(len(names))
+    a.barh([i - 0.2 for i in y], [j * scale for j in ann], height=0.4, label="ANN", color="tab:red")
+    a.barh(
+        [i + 0.2 for i in y], [j * scale for j in snn], height=0.4, label="SNN", color="tab:green"
+    )
+    a.set_yticks(list(y), names)
+    a.set_xlabel(f"energy per image ({unit})")
+    a.set_title(f"Energy per layer, {e.model or e.preset}")
+    a.legend(loc="lower right")
     y = range(len(rows))
-    ax.barh([i - 0.2 for i in y], ann, height=0.4, label="ANN (MACs)", color="tab:red")
-    ax.barh([i + 0.2 for i in y], snn, height=0.4, label="SNN (synops + MACs)", color="tab:green")
-    ax.set_yticks(list(y), names)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"energy per image ({unit})")
-    cost = f"MAC {e.mac_joules * 1e12:g} pJ, AC {e.ac_joules * 1e12:g} pJ"
-    ax.set_title(f"Energy per layer, {e.preset} ({cost})")
-    ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right")
+    b.barh(
+        [i - 0.2 for i in y],
+        [row["firing_rate"] or 0.0 for row in rows],
+        height=0.4,
+        label="firing rate",
+        color="tab:blue",
+    )
+    b.barh([i + 0.2 for i in y], [row["break_even_firing_rate"] or 0.0 for row in rows],
+           height=0.4, label="break-even rate", color="tab:gray")  # fmt: skip
+    b.set_yticks(list(y), [row["name"] for row in rows])
+    b.set_xlabel("spike events per input value per step")
+    b.set_title("Where the SNN stands against its break-even line")
+    b.legend(loc="lower right")
+    for ax in (a, b):
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
     return _png(fig)
 
 

@@ -23,11 +23,33 @@ class LayerRecord:
     ann_macs_per_image: float | None = None
     snn_macs_per_image: float | None = None  # spiking part, layers fed analog values
     ann_part_macs_per_image: float | None = None  # the ANN part of a hybrid net
+    # -- what the energy models read (snnconv.simulate.energy), per image ----------------
+    # synaptic rows: sizes per pass, and the traffic counted
+    input_size: int | None = None  # input values per step
+    outputs: int | None = None  # output values per pass
+    synapses: int | None = None  # (input, output) pairs it connects: MACs less padding
+    weights: int | None = None
+    zero_weights: int | None = None
+    biases: int | None = None
+    input_events_per_image: float | None = None  # spike events received (spiking input)
+    input_firing_rate: float | None = None  # spike events per input value per step
+    weight_reads_per_image: float | None = None  # SNN: one per synop and per MAC
+    effective_macs_per_image: float | None = None  # analog input: non-zero input x weight
+    # neuron rows
+    source: str | None = None  # the node whose output the layer integrates
+    neuron_updates_per_image: float | None = None  # dense: every neuron, every step
+    event_driven_updates_per_image: float | None = None  # reached by >= 1 event that step
+    membrane_updates_per_image: float | None = None  # NeuroBench's: membranes that changed
+    constant_current: bool | None = None  # a bias or constant analog input every step
 
 
 @dataclass
 class Energy:
-    """Energy per image of the ANN and the SNN under one preset (joules)."""
+    """Energy per image of the ANN and the SNN under one energy model (joules), with every
+    term of its arithmetic (``snnconv.simulate.energy``). ``preset`` is the model's name,
+    kept for scripts that read it; ``firing_rate`` is spikes per neuron per step over all
+    neuron layers and ``break_even_firing_rate`` the one at which SNN and ANN energy would
+    be equal (0: none; None: nothing varies with the spikes)."""
 
     preset: str
     source: str
@@ -38,6 +60,14 @@ class Energy:
     ratio: float  # SNN energy / ANN energy
     snn_part_joules_per_image: float  # ACs x E_AC + MACs of analog-input layers x E_MAC
     ann_part_joules_per_image: float  # MACs of a hybrid net's ANN part x E_MAC
+    model: str = ""
+    firing_rate: float | None = None
+    break_even_firing_rate: float | None = None
+    constants: list[dict[str, Any]] = field(default_factory=list)  # what, joules, source
+    # side, layer, what, constant_joules, count_per_image, joules_per_image, spikes, ann_part
+    terms: list[dict[str, Any]] = field(default_factory=list)
+    # per synaptic layer fed spikes: energies, firing_rate, break_even_firing_rate
+    layers: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -91,6 +121,8 @@ class Report:
     memory_budget_bytes: int | None = None  # --memory-budget (None: the default, a share of free)
     # spike kind, NIR exactness and blockers (snnconv.deployment)
     deployment: dict[str, Any] = field(default_factory=dict)
+    # NeuroBench's metrics by their names (snnconv.report.neurobench)
+    neurobench: dict[str, Any] = field(default_factory=dict)
     schema: str = SCHEMA
 
     @property

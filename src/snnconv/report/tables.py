@@ -5,25 +5,11 @@ from __future__ import annotations
 from rich.console import Group
 from rich.table import Table
 
+from snnconv.report import energy_tables
+from snnconv.report.formats import fmt_count, fmt_joules, pct
 from snnconv.report.record import Report
 
-
-def fmt_joules(j: float) -> str:
-    """Energy per image in the unit that reads best: µJ, or nJ below 0.1 µJ."""
-    return f"{j * 1e6:.3f} µJ" if j >= 1e-7 else f"{j * 1e9:.2f} nJ"
-
-
-def fmt_count(n: float) -> str:
-    """A count with a k/M/G suffix, for tables."""
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return f"{n:.1f}" if n != int(n) else f"{int(n)}"
-
-
-def pct(a: float) -> str:
-    """A fraction in [0, 1] as a percentage with two decimals."""
-    return f"{100 * a:.2f} %"
+__all__ = ["fmt_count", "fmt_joules", "pct", "report_view"]
 
 
 def accuracy_label(r: Report) -> str:
@@ -55,6 +41,10 @@ def summary_table(r: Report) -> Table:
         t.add_row("  of which spiking part", fmt_joules(e.snn_part_joules_per_image))
         t.add_row("  of which ANN part", fmt_joules(e.ann_part_joules_per_image))
     t.add_row("SNN / ANN energy", f"{e.ratio:.3f}")
+    if e.firing_rate is not None:
+        be = e.break_even_firing_rate
+        t.add_row("firing rate (spikes / neuron / step)", f"{e.firing_rate:.4f}")
+        t.add_row("break-even firing rate", "none" if be is None else f"{be:.4f}")
     t.add_row(
         "throughput",
         f"{r.throughput.images_per_s:,.0f} images/s · "
@@ -67,8 +57,9 @@ def summary_table(r: Report) -> Table:
             if hybrid
             else ""
         )
-        + f"{r.encoding} input, {r.schedule}-by-{r.schedule} schedule; energy: "
-        f"MAC {e.mac_joules * 1e12:g} pJ, AC {e.ac_joules * 1e12:g} pJ ({e.source})"
+        + f"{r.encoding} input, {r.schedule}-by-{r.schedule} schedule; energy model "
+        f"{e.model or e.preset}: MAC {e.mac_joules * 1e12:g} pJ, AC {e.ac_joules * 1e12:g} pJ"
+        f" ({e.source})"
     )
     return t
 
@@ -160,4 +151,9 @@ def report_view(r: Report, *, layers: bool = True) -> Group:
         parts.append(early_exit_table(r))
     if layers:
         parts.append(layer_table(r))
+        parts.append(energy_tables.energy_table(r))
+        if r.energy.layers:
+            parts.append(energy_tables.break_even_table(r))
+    if r.neurobench:
+        parts.append(energy_tables.neurobench_table(r))
     return Group(*parts)

@@ -1,6 +1,12 @@
 """What a simulation counts: spikes per neuron layer and step, synaptic operations per
 synaptic layer and step (spike events x exact fan-out), and the MACs of layers that receive
-analog values (``snn_macs``) or belong to a hybrid net's ANN part (``ann_part_macs``)."""
+analog values (``snn_macs``) or belong to a hybrid net's ANN part (``ann_part_macs``).
+
+For the energy models and NeuroBench's metrics it also counts, per step: the spike events
+each synaptic layer receives (``input_events``), how many of its outputs at least one of them
+reaches (``reached``: the neurons an event-driven chip must update), and how many membranes
+of each neuron layer change (``membrane_updates``); and the MACs of analog-input layers whose
+input and weight are both non-zero (``effective_macs``, NeuroBench's "effective" MACs)."""
 
 from __future__ import annotations
 
@@ -29,7 +35,15 @@ class Counts:
     synops: dict[str, np.ndarray] = field(default_factory=dict)  # per synaptic layer, per step
     snn_macs: dict[str, float] = field(default_factory=dict)  # per layer fed analog values
     ann_part_macs: dict[str, float] = field(default_factory=dict)  # per layer of an ANN part
+    input_events: dict[str, np.ndarray] = field(default_factory=dict)  # per synaptic layer, step
+    reached: dict[str, np.ndarray] = field(default_factory=dict)  # per synaptic layer, per step
+    membrane_updates: dict[str, np.ndarray] = field(default_factory=dict)  # per neuron layer
+    # per analog-input layer: each computation of it (once per image where its input is static)
+    effective_macs: dict[str, float] = field(default_factory=dict)
     per_image: bool = False
+    # whether to count what only the energy models need (input events, reached outputs,
+    # membrane updates, effective MACs): not in calibration's runs, which keep no counts
+    traffic: bool = True
     predictions: np.ndarray | None = None  # T x N, the argmax at each step
     image_synops: np.ndarray | None = None  # T x N, all layers
     image_spikes: np.ndarray | None = None  # T x N, all layers
@@ -52,12 +66,14 @@ class Counts:
     def merge(self, other: Counts) -> None:
         self.images += other.images
         self.correct_per_step += other.correct_per_step
-        for mine, theirs in ((self.spikes, other.spikes), (self.synops, other.synops)):
+        for table in STEP_TABLES:
+            mine, theirs = getattr(self, table), getattr(other, table)
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
         for mine, theirs in (
             (self.snn_macs, other.snn_macs),
             (self.ann_part_macs, other.ann_part_macs),
+            (self.effective_macs, other.effective_macs),
         ):
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0.0) + v
@@ -72,7 +88,7 @@ class Counts:
 
     def add(self, table: str, name: str, t0: int, per_image: torch.Tensor) -> None:
         """Queue a layer's counts over a chunk, per step and image (steps x B): ``table`` is
-        ``spikes``, ``synops`` or ``snn_macs``."""
+        one of ``STEP_TABLES``, or ``snn_macs`` / ``effective_macs`` (kept as totals)."""
         self._pending.append((table, name, t0, per_image))
 
     def discard(self) -> None:
@@ -87,18 +103,22 @@ class Counts:
         for table, name, t0, per_image in self._pending:
             if ran is not None:
                 per_image = per_image * ran
-            if table == "snn_macs":
+            if table in TOTAL_TABLES:
                 total = float(per_image.sum(dtype=torch.float64))
-                self.snn_macs[name] = self.snn_macs.get(name, 0.0) + total
+                totals = getattr(self, table)
+                totals[name] = totals.get(name, 0.0) + total
             else:
                 per_step = per_image.sum(1, dtype=torch.float64).cpu().numpy()
                 _add_steps(getattr(self, table), name, per_step, self.timesteps, t0)
-            if self.per_image:
+            if self.per_image and table in _PER_IMAGE:
                 rows = getattr(self, _PER_IMAGE[table])
                 rows[t0 : t0 + len(per_image), columns] += per_image.cpu().numpy()
         self._pending.clear()
 
 
+#: Counts kept per layer and step (arrays of length T).
+STEP_TABLES = ("spikes", "synops", "input_events", "reached", "membrane_updates")
+TOTAL_TABLES = frozenset({"snn_macs", "effective_macs"})
 _PER_IMAGE = {"spikes": "image_spikes", "synops": "image_synops", "snn_macs": "image_macs"}
 
 

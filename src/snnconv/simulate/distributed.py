@@ -70,6 +70,12 @@ def init(device: str) -> None:
     atexit.register(dist.destroy_process_group)
 
 
+#: The count tables summed over ranks (``snnconv.simulate.counts``).
+NEURON_STEPS = ("spikes", "membrane_updates")
+SYNAPTIC_STEPS = ("synops", "input_events", "reached")
+SYNAPTIC_TOTALS = ("snn_macs", "ann_part_macs", "effective_macs")
+
+
 def all_reduce(
     counts: Counts, ann_correct: int, seconds: float, neurons, synaptic, device: str
 ) -> tuple[Counts, int, float]:
@@ -78,11 +84,14 @@ def all_reduce(
     T = counts.timesteps
     parts = [np.array([counts.images, ann_correct], np.float64), counts.correct_per_step]
     for name in neurons:
-        parts.append(counts.spikes.get(name, np.zeros(T)))
+        for table in NEURON_STEPS:
+            parts.append(getattr(counts, table).get(name, np.zeros(T)))
     for name in synaptic:
-        parts.append(counts.synops.get(name, np.zeros(T)))
-        parts.append([name in counts.synops])
-        for table in (counts.snn_macs, counts.ann_part_macs):
+        for table in SYNAPTIC_STEPS:
+            parts.append(getattr(counts, table).get(name, np.zeros(T)))
+            parts.append([name in getattr(counts, table)])
+        for table in SYNAPTIC_TOTALS:
+            table = getattr(counts, table)
             parts.append([table.get(name, 0.0), name in table])
     flat = torch.as_tensor(
         np.concatenate([np.asarray(p, np.float64) for p in parts]), device=device
@@ -94,14 +103,16 @@ def all_reduce(
     total = Counts(T, images=int(v[0]), correct_per_step=v[2 : 2 + T].astype(np.int64))
     at = 2 + T
     for name in neurons:
-        total.spikes[name], at = v[at : at + T].copy(), at + T
+        for table in NEURON_STEPS:
+            getattr(total, table)[name], at = v[at : at + T].copy(), at + T
     for name in synaptic:
-        synops, has_synops = v[at : at + T].copy(), v[at + T]
-        at += T + 1
-        if has_synops:
-            total.synops[name] = synops
-        for table in (total.snn_macs, total.ann_part_macs):
+        for table in SYNAPTIC_STEPS:
+            steps, has = v[at : at + T].copy(), v[at + T]
+            at += T + 1
+            if has:
+                getattr(total, table)[name] = steps
+        for table in SYNAPTIC_TOTALS:
             if v[at + 1]:
-                table[name] = float(v[at])
+                getattr(total, table)[name] = float(v[at])
             at += 2
     return total, int(v[1]), float(time.item())

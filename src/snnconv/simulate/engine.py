@@ -328,7 +328,7 @@ class Simulator:
         last = None if stop is None else names.index(stop)
         state: dict[str, torch.Tensor] = {}
         static_cache: dict[str, Value] = {}
-        counts = Counts(timesteps, images=batch)
+        counts = Counts(timesteps, images=batch, traffic=False)
         recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
         cut = None if stop is None else Cut(stop, chunk, batch)
         for c, t0 in enumerate(range(0, timesteps, chunk)):

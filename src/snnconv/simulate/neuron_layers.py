@@ -3,9 +3,30 @@ neuron kind (``snnconv.neurons``), and the spikes they emit counted."""
 
 from __future__ import annotations
 
+import torch
+
 from snnconv.graph import Node
 from snnconv.ops import OpSpec
 from snnconv.simulate.values import Chunk, Value, channel, channels_last, empty
+
+
+def membrane_changes(current, spikes, t0: int):
+    """Per step and image (steps x B), NeuroBench's membrane updates: every membrane at the
+    first step, then those that change, i.e. that integrate a non-zero current or fire.
+    Where every membrane integrates a non-zero current (a layer with biases, the usual case)
+    one count over the current settles it; only otherwise are the spikes looked at."""
+    steps, batch = spikes.shape[:2]
+    size = spikes[0, 0].numel()
+    if int(torch.count_nonzero(current)) == current.numel():
+        changed = torch.full((steps, batch), float(size), dtype=torch.float64)
+    else:
+        nonzero = current != 0
+        if nonzero.dim() < spikes.dim():  # a static current, the same every step
+            nonzero = nonzero.unsqueeze(0)
+        changed = (nonzero | (spikes != 0)).reshape(steps, batch, -1).sum(2, dtype=torch.float64)
+    if t0 == 0:
+        changed[0] = size
+    return changed.to(spikes.device)
 
 
 def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -> Value:
@@ -37,10 +58,16 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
     kind, attrs = sim.kinds[node.name], node.attrs
     threshold = sim.scalar_threshold.get(node.name, theta)  # a float: no wait for the GPU
     fused = sim.fused and kind.fused is not None
-    if not (fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs)):
+    ran_fused = fused and kind.fused(v, current, arg.static, threshold, biases, spikes, attrs)
+    if not ran_fused:
         for b in biases:
             current = current + b
         kind.steps(v, current, arg.static, theta, threshold, spikes, attrs, state, node.name)
+    if chunk.counts.traffic:
+        if ran_fused and biases:  # the kernel added them; the count needs the whole current
+            current = sum(biases, current)
+        changes = membrane_changes(current, spikes, t0)
+        chunk.counts.add("membrane_updates", node.name, t0, changes)
     state[node.name] = v
     events = kind.events(spikes)
     # The sum over channels comes first and is kept: it is what the layers receiving these

@@ -16,26 +16,28 @@ from snnconv.data.fit import check_images, check_labels
 from snnconv.deployment import recorded
 from snnconv.errors import InputError
 from snnconv.graph import Graph
-from snnconv.report.record import EarlyExit, Energy, LayerRecord, Report, Throughput
+from snnconv.report import neurobench
+from snnconv.report.record import EarlyExit, Report, Throughput
 from snnconv.simulate import distributed, memory
 from snnconv.simulate.counts import Counts
 from snnconv.simulate.encoders import ENCODINGS
-from snnconv.simulate.energy import PRESETS
+from snnconv.simulate.energy import DEFAULT_MODEL, MODELS, estimate
 from snnconv.simulate.engine import Simulator
+from snnconv.simulate.layer_records import layer_records
 
 SCHEDULES = ("layer", "step")
 
 
 @dataclass(frozen=True)
 class SimulationSettings:
-    """How to simulate: length T, input encoding, schedule, batch, device, energy preset."""
+    """How to simulate: length T, input encoding, schedule, batch, device, energy model."""
 
     timesteps: int = 32
     encoding: str = "direct"
     schedule: str = "layer"  # "layer": the chunk's steps in the batch; "step": one at a time
     batch_size: int = 128
     device: str = "cpu"
-    energy: str = "45nm-fp32"
+    energy: str = DEFAULT_MODEL  # an energy model's name (snnconv.simulate.energy.MODELS)
     seed: int = 0
     exit_when_stable: int | None = None  # early exit: stop an image once K predictions agree
     memory_budget: int | str | None = None  # bytes or "512MB", "2GiB"; None: a share of free
@@ -55,7 +57,7 @@ class SimulationSettings:
         for value, allowed, flag in (
             (self.encoding, ENCODINGS, "--encoding"),
             (self.schedule, SCHEDULES, "--schedule"),
-            (self.energy, tuple(PRESETS), "--energy"),
+            (self.energy, tuple(MODELS), "--energy"),
         ):
             if value not in allowed:
                 raise InputError(f"{flag} must be one of {', '.join(allowed)}, got {value!r}")
@@ -144,34 +146,11 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
     n, T = total.images, settings.timesteps
     steps_run = T if total.stop is None else float(total.stop.mean())  # per image
     # sim.graph is the graph as run: BackRes passes are their own rows ("name#r").
-    ann_macs = ops.macs(sim.graph, sim.shapes)
-    layers = []
-    for node in sim.graph:
-        if node.op == "if_neuron":
-            neurons = int(np.prod(sim.shapes[node.name]))
-            spikes = float(total.spikes[node.name].sum()) / n
-            rate = spikes / (neurons * steps_run)
-            layers.append(LayerRecord(node.name, node.op, neurons, spikes, rate))
-        elif node.name in ann_macs:
-            layers.append(
-                LayerRecord(
-                    node.name,
-                    node.op,
-                    synops_per_image=float(total.synops.get(node.name, np.zeros(1)).sum()) / n,
-                    ann_macs_per_image=float(ann_macs[node.name]),
-                    snn_macs_per_image=total.snn_macs.get(node.name, 0.0) / n,
-                    ann_part_macs_per_image=total.ann_part_macs.get(node.name, 0.0) / n,
-                )
-            )
+    layers = layer_records(sim, total, steps_run)
     synops = sum(r.synops_per_image or 0.0 for r in layers)
     snn_macs = sum(r.snn_macs_per_image or 0.0 for r in layers)
     ann_part_macs = sum(r.ann_part_macs_per_image or 0.0 for r in layers)
-    ann_mac_total = float(sum(ann_macs.values()))
-    preset = PRESETS[settings.energy]
-    ann_j = ann_mac_total * preset.mac_joules
-    snn_part_j = synops * preset.ac_joules + snn_macs * preset.mac_joules
-    ann_part_j = ann_part_macs * preset.mac_joules
-    snn_j = snn_part_j + ann_part_j
+    ann_mac_total = sum(r.ann_macs_per_image or 0.0 for r in layers)
     accuracy = (total.correct_per_step / n).tolist()
     conversion = json.loads(snn.metadata.get("snnconv.conversion", "{}"))
     if "snnconv.hybrid" in snn.metadata:
@@ -179,8 +158,8 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
     spikes = sum(r.spikes_per_image or 0.0 for r in layers)
     early = None
     if total.stop is not None:
-        early = _early_exit(total, settings.exit_when_stable, snn_macs, preset, ann_part_j, ann_j)
-    return Report(
+        early = _early_exit(total, settings.exit_when_stable, snn_macs)
+    report = Report(
         model=snn.metadata.get("source_name", ""),
         data=data_name,
         images=n,
@@ -195,33 +174,29 @@ def _report(snn, sim, total: Counts, ann_correct, seconds, settings, data_name) 
         ann_macs_per_image=ann_mac_total,
         snn_macs_per_image=snn_macs,
         ann_part_macs_per_image=ann_part_macs,
-        energy=Energy(
-            preset.name,
-            preset.source,
-            preset.mac_joules,
-            preset.ac_joules,
-            ann_j,
-            snn_j,
-            snn_j / ann_j if ann_j else float("nan"),
-            snn_part_j,
-            ann_part_j,
-        ),
+        energy=None,
         throughput=Throughput(n / seconds, n * steps_run / seconds, seconds),
         layers=layers,
         conversion=conversion,
         early_exit=early,
         deployment=recorded(snn),
     )
+    report.energy = estimate(settings.energy, report)
+    if early is not None:  # every count already covers the steps run
+        early.snn_joules_per_image = report.energy.snn_joules_per_image
+        early.ratio = report.energy.ratio
+    report.neurobench = neurobench.metrics(report, snn)
+    return report
 
 
-def _early_exit(total: Counts, stable, snn_macs, preset, ann_part_j, ann_j) -> EarlyExit:
-    """Figures of a run whose images stopped once their prediction held for ``stable`` steps.
-    Counts are summed over all layers before dividing by the images, as charging per image
-    does (``early_exit.charge``), so they equal it to the last bit."""
+def _early_exit(total: Counts, stable, snn_macs) -> EarlyExit:
+    """Figures of a run whose images stopped once their prediction held for ``stable`` steps
+    (its energy is the report's: every count covers the steps run). Counts are summed over
+    all layers before dividing by the images, as charging per image does
+    (``early_exit.charge``), so they equal it to the last bit."""
     n, T = total.images, total.timesteps
     spikes = sum(float(v.sum()) for v in total.spikes.values()) / n
     synops = sum(float(v.sum()) for v in total.synops.values()) / n
-    energy = synops * preset.ac_joules + snn_macs * preset.mac_joules + ann_part_j
     return EarlyExit(
         stable_steps=stable,
         accuracy=float(total.correct_per_step[-1] / n),
@@ -230,6 +205,6 @@ def _early_exit(total: Counts, stable, snn_macs, preset, ann_part_j, ann_j) -> E
         spikes_per_image=spikes,
         synops_per_image=synops,
         snn_macs_per_image=snn_macs,
-        snn_joules_per_image=energy,
-        ratio=energy / ann_j if ann_j else float("nan"),
+        snn_joules_per_image=float("nan"),
+        ratio=float("nan"),
     )

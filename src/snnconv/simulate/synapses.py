@@ -31,6 +31,9 @@ def run_static(sim, node: Node, spec: OpSpec, args: list[Value], counts: Counts)
     table[node.name] = table.get(node.name, 0.0) + macs
     p = sim.params[node.name]
     out = kernel(sim, node, spec, args[0].data, p["weight"], p["bias"])
+    if not readout and counts.traffic:
+        effective = float(effective_macs(sim, node, spec, args[0].data).sum())
+        counts.effective_macs[node.name] = counts.effective_macs.get(node.name, 0.0) + effective
     return Value(out, static=True, readout=readout)
 
 
@@ -59,12 +62,45 @@ def run_synapse(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) 
         return Value(out, static=False, readout=True)
     if arg.spiking:
         # float64 for exact counts; the channel events are small, the spikes never copied
-        per_image = arg.channel_events.reshape(len(data), -1).double() @ sim.fanouts[node.name]
+        events = arg.channel_events
+        per_image = events.reshape(len(data), -1).double() @ sim.fanouts[node.name]
         counts.add("synops", node.name, t0, per_image.view(steps, batch))
+        if counts.traffic:
+            count_traffic(sim, node, spec, events, out, steps, t0, counts)
     else:
         macs = torch.full((steps, batch), float(sim.macs[node.name]), dtype=torch.float64)
         counts.add("snn_macs", node.name, t0, macs.to(out.device))
+        if counts.traffic:
+            effective = effective_macs(sim, node, spec, data).view(steps, batch)
+            counts.add("effective_macs", node.name, t0, effective)
     return Value(out, static=False, bias=p["bias"] if fused_bias else None)
+
+
+def count_traffic(sim, node: Node, spec: OpSpec, events, out, steps: int, t0: int, counts):
+    """What the energy models need of a spike-fed layer: the events it receives, and how
+    many of its outputs at least one of them reaches (``OpSpec.reach``; all where it cannot
+    tell)."""
+    rows = len(events)
+    counts.add("input_events", node.name, t0, events.reshape(steps, rows // steps, -1).sum(2))
+    reached = spec.reach(node, events) if spec.reach else None
+    if reached is None:
+        reached = torch.full((rows,), float(out[0].numel()), device=out.device)
+    counts.add("reached", node.name, t0, reached.view(steps, rows // steps))
+
+
+def effective_macs(sim, node: Node, spec: OpSpec, x: torch.Tensor) -> torch.Tensor:
+    """Per row of ``x``, the MACs whose input and weight are both non-zero (NeuroBench's
+    effective MACs): the layer on the input's and weight's non-zero masks, bias left out."""
+    key = node.name + "#nonzero"
+    if key not in sim.scaled_weights:
+        # summed over each group's output channels: one output per group gives the same
+        # total as all of them (integer sums, exact in float32), at a fraction of the cost
+        weight = torch.as_tensor(node.params["weight"], device=x.device) != 0
+        groups = int(node.attrs.get("groups", 1))
+        per_group = weight.reshape(groups, -1, *weight.shape[1:]).sum(1)
+        sim.scaled_weights[key] = per_group.to(torch.float32)
+    out = spec.synapse(node, (x != 0).to(torch.float32), sim.scaled_weights[key], None)
+    return out.flatten(1).sum(1, dtype=torch.float64)
 
 
 def scaled_weight(sim, node: Node, spec: OpSpec, scale: torch.Tensor) -> torch.Tensor:
