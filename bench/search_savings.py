@@ -3,19 +3,22 @@
 For each model and T it converts with the defaults (``ConversionSettings(target_timesteps=T)``:
 neuron auto, mse, search+bias) under each variant of the search, then simulates the first
 test images at T. Variants: ``full`` (every candidate, judged at the output: the defaults),
-``early`` (early stop), ``window:W`` (candidates judged W neuron layers on) and combinations
+``early`` (early stop), ``onefine`` (one point in the second pass), ``window:W`` (candidates judged W neuron layers on) and combinations
 ``early+window:W``. Prints JSON: per model, T and variant, the conversion time per stage (wall;
 and the total's CPU time, which a busy machine distorts less), a digest of the SNN's
 parameters, the SNN's accuracy, the chosen scales and the neuron kind.
 
 Usage: ``python bench/search_savings.py [--models vgg,resnet] [--timesteps 8,16]
-[--variants full,early,window:2] [--calib-limit 1000] [--test-limit 1000]``
+[--variants full,early,window:2] [--calib-limit 1000] [--test-limit 1000]
+[--calib-offsets 0,1000,2000]``. Each offset O calibrates on training images O..O+N (N =
+``--calib-limit``): the spread over offsets is the noise floor a saving is judged against.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import itertools
 import json
 import sys
 import time
@@ -45,10 +48,12 @@ def params_digest(snn) -> str:
 
 
 def set_variant(variant: str) -> None:
-    search.EARLY_STOP, search.WINDOW = False, None
+    search.EARLY_STOP, search.WINDOW, search.ONE_FINE = False, None, False
     for part in variant.split("+"):
         if part == "early":
             search.EARLY_STOP = True
+        elif part == "onefine":
+            search.ONE_FINE = True
         elif part.startswith("window:"):
             search.WINDOW = int(part.split(":")[1])
         elif part != "full":
@@ -62,33 +67,38 @@ def main() -> None:
     p.add_argument("--variants", default="full,early,window:2,early+window:2")
     p.add_argument("--calib-limit", type=int, default=1000)
     p.add_argument("--test-limit", type=int, default=1000)
+    p.add_argument("--calib-offsets", default="0", help="first training image of each draw")
     args = p.parse_args()
     torch.set_num_threads(1)
     rows = []
     for name in args.models.split(","):
-        ann, train, test = model_and_data(name, args.test_limit, args.calib_limit)
-        for t in map(int, args.timesteps.split(",")):
-            for variant in args.variants.split(","):
-                set_variant(variant)
-                start, cpu = time.perf_counter(), time.process_time()
-                snn = convert(ann, train.x, ConversionSettings(target_timesteps=t))
-                seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-                r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
-                row = {
-                    "model": name,
-                    "timesteps": t,
-                    "variant": variant,
-                    "convert_seconds": round(seconds, 2),
-                    "convert_cpu_seconds": round(cpu, 2),
-                    "stage_seconds": json.loads(snn.metadata.get("snnconv.stage_seconds", "{}")),
-                    "params_sha256": params_digest(snn),
-                    "snn_accuracy": r.snn_accuracy,
-                    "ann_accuracy": r.ann_accuracy,
-                    "neuron": json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"],
-                    "scales": json.loads(snn.metadata["snnconv.threshold_scales"]),
-                }
-                rows.append(row)
-                print(json.dumps(row), file=sys.stderr, flush=True)
+        offsets = [int(o) for o in args.calib_offsets.split(",")]
+        ann, train, test = model_and_data(name, args.test_limit, args.calib_limit + max(offsets))
+        for t, offset, variant in itertools.product(
+            map(int, args.timesteps.split(",")), offsets, args.variants.split(",")
+        ):
+            set_variant(variant)
+            calib_x = train.x[offset : offset + args.calib_limit]
+            start, cpu = time.perf_counter(), time.process_time()
+            snn = convert(ann, calib_x, ConversionSettings(target_timesteps=t))
+            seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
+            row = {
+                "model": name,
+                "timesteps": t,
+                "variant": variant,
+                "calib_offset": offset,
+                "convert_seconds": round(seconds, 2),
+                "convert_cpu_seconds": round(cpu, 2),
+                "stage_seconds": json.loads(snn.metadata.get("snnconv.stage_seconds", "{}")),
+                "params_sha256": params_digest(snn),
+                "snn_accuracy": r.snn_accuracy,
+                "ann_accuracy": r.ann_accuracy,
+                "neuron": json.loads(snn.metadata["snnconv.neuron_choice"])["chosen"],
+                "scales": json.loads(snn.metadata["snnconv.threshold_scales"]),
+            }
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
     print(json.dumps(rows, indent=1))
 
 
