@@ -200,10 +200,16 @@ def convert_cmd(
     )
     if "snnconv.neuron_choice" in snn.metadata:
         choice = json.loads(snn.metadata["snnconv.neuron_choice"])
+        dropped = [k for k in choice.get("before_steps", {}) if k not in choice["output_error"]]
         console.print(
             f"--neuron auto chose {choice['chosen']}: output error against the ANN at "
             f"T = {settings.target_timesteps} "
             + ", ".join(f"{k} {e:.4g}" for k, e in choice["output_error"].items())
+            + "".join(
+                f"; {k} {choice['before_steps'][k]:.4g} before the layer-wise steps, "
+                "too far behind to calibrate"
+                for k in dropped
+            )
         )
     if "snnconv.stage_seconds" in snn.metadata:
         stages = json.loads(snn.metadata["snnconv.stage_seconds"])
