@@ -120,6 +120,9 @@ def main() -> None:
                 "convert_seconds": round(seconds, 2),
                 "convert_cpu_seconds": round(cpu, 2),
                 "stage_seconds": json.loads(snn.metadata.get("snnconv.stage_seconds", "{}")),
+                "stage_cpu_seconds": json.loads(
+                    snn.metadata.get("snnconv.stage_cpu_seconds", "{}")
+                ),
                 "params_sha256": params_digest(snn),
                 "snn_accuracy": r.snn_accuracy,
                 "ann_accuracy": r.ann_accuracy,

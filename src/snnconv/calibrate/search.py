@@ -27,19 +27,23 @@ from snnconv.ops import ann_forward
 #: scales a factor sqrt(2) apart (extended past an edge while the error falls, within
 #: LOWEST..HIGHEST); second pass: the two points 2**(±1/4) around the best. With
 #: ``early_stop`` the first pass walks from 1 by sqrt(2) only in the direction the error falls,
-#: and stops where it stops falling.
+#: and stops where it stops falling; with ``one_fine`` the second pass tries only the point
+#: toward the better neighbour of the best (where a parabola through the three has its
+#: minimum).
 COARSE = (-4, -2, 0, 2, 4)  # 0.5, 2**-0.5, 1, 2**0.5, 2
 STEP, FINE = 2, 1
 LOWEST, HIGHEST = -12, 12  # 1/8 .. 8
-#: Calibration images simulated per candidate: 256 gave no better choices on Fashion-MNIST.
-SEARCH_IMAGES = 128
-#: The defaults of ``search_thresholds``' savings that change its choices (measured in
-#: bench/search_savings.py; off: the choices of the full search).
-EARLY_STOP = False
-WINDOW: int | None = None
-#: Second pass: only the point 2**¼ toward the better neighbour of the best (where a parabola
-#: through the three puts its minimum), instead of both.
-ONE_FINE = False
+#: Calibration images simulated per candidate. 64 instead of 128 moved the default
+#: conversion's accuracy less than another draw of calibration images does (docs/speed.md).
+SEARCH_IMAGES = 64
+#: The defaults of the search's savings (measured in bench/search_savings.py, docs/speed.md):
+#: early stop and one second-pass point (about half the candidates); candidates of a layer
+#: judged WINDOW neuron layers on, or at the output where that is nearer, so that a
+#: candidate simulates at most WINDOW + 1 neuron layers and the search's cost grows linearly
+#: with depth (the bench nets have at most 7 neuron layers: judged at the output).
+EARLY_STOP = True
+ONE_FINE = True
+WINDOW: int | None = 8
 
 
 def search_thresholds(
@@ -63,8 +67,9 @@ def search_thresholds(
     candidates (see COARSE), a different choice where the error has more than one dip.
     ``window`` W: judge a layer's candidates by the error of the neuron layer W layers on
     (its rate x threshold against the ANN's activation, clipped there), or of the output
-    where that is nearer, so that a candidate simulates at most W + 1 layers. Both default
-    to EARLY_STOP and WINDOW. ``one_fine``: see ONE_FINE (its default).
+    where that is nearer, so that a candidate simulates at most W + 1 layers (0: always the
+    output). ``one_fine``: one second-pass candidate (see COARSE). They default to
+    EARLY_STOP, WINDOW and ONE_FINE.
     """
     early_stop = EARLY_STOP if early_stop is None else early_stop
     window = WINDOW if window is None else window
@@ -91,6 +96,7 @@ def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progr
     walk = LayerWalk(snn, x, timesteps, batch_size)
     neurons = [n for n in snn if n.op == "if_neuron"]
     acts = {}
+    window = window if window and window < len(neurons) else None  # else: all at the output
     if window:
         acts = ann_forward(ann, torch.as_tensor(x), keep=[n.name for n in neurons])[1]
     judge = None  # the neuron layer whose error is judged; None: the output
@@ -105,8 +111,9 @@ def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progr
     for k, neuron in enumerate(walk.layers()):
         cap = ann.node(neuron.name).attrs.get("max")  # a bounded ReLU clips the ANN there
         if window:
-            judge = neurons[k + window] if k + window < len(neurons) else None
-            best_error = error()  # the judge moved on
+            judge_was, judge = judge, neurons[k + window] if k + window < len(neurons) else None
+            if judge is not judge_was:  # the judge moved on
+                best_error = error()
         scales[neuron.name], best_error = _search_layer(neuron, cap, best_error, error, *how)
         if progress:
             progress(1)

@@ -94,7 +94,8 @@ def default_output(model: str | None, factory: str | None) -> str:
     "emits -1 to take back a spike it has fired (Wang et al. 2022); far closer to the ANN at "
     "few timesteps on residual nets, needs hardware that carries signed spikes, no NIR "
     "export. auto: convert with both, keep the one whose output at the target T fits the "
-    "ANN's best on calibration data (twice the conversion time).",
+    "ANN's best on calibration data (a kind more than 2x behind the other before the "
+    "layer-wise steps is not calibrated further; else twice the conversion time).",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(

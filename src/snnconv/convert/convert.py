@@ -35,9 +35,10 @@ from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 __all__ = ["ConversionSettings", "convert", "parse_layerwise", "prepare_ann"]
 
 #: ``--neuron auto`` runs the layer-wise steps only for the kinds whose output error before
-#: them is within this factor of the best kind's: the steps lower both kinds' errors, but not
-#: by this much more for one than the other on the nets measured (docs/speed.md). None: all.
-AUTO_MARGIN: float | None = None
+#: them is within this factor of the best kind's (None: for all). On the bench nets a kind
+#: this far behind never won after the steps (docs/speed.md); it halves a residual net's
+#: conversion, where binary IF starts 3-9x behind signed neurons.
+AUTO_MARGIN: float | None = 2.0
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class ConversionSettings:
     v0: float = 0.5
     maxpool: str = "gate"
     calibrate: str = "search+bias"  # layer-wise steps at target_timesteps; "none" to skip
-    calibration_images: int = 512  # images used by bias/potential correction and spikenorm
+    calibration_images: int = 256  # images used by bias/potential correction and spikenorm
     hybrid_after: str | None = None  # spiking up to this node, ANN after it
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
@@ -97,19 +98,22 @@ def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
 
 
 class StageTimer:
-    """Seconds spent per conversion stage, in the order the stages first ran."""
+    """Seconds spent per conversion stage, in the order the stages first ran: wall time, and
+    this process's CPU time (what a busy machine distorts least)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
-            spent = time.perf_counter() - start
+            spent, cpu = time.perf_counter() - start, time.process_time() - cpu
             self.seconds[stage] = self.seconds.get(stage, 0.0) + spent
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + cpu
 
 
 def convert(
@@ -129,7 +133,9 @@ def convert(
 
     The SNN's metadata ``snnconv.stage_seconds`` holds the seconds each stage took (JSON):
     ``thresholds``, each stage of layer-wise steps (``search``, ``bias``, ...; with the kind
-    under ``--neuron auto``), and ``neuron choice``.
+    under ``--neuron auto``), and ``neuron choice`` (under ``auto``: comparing the kinds
+    before the steps, which drops a kind AUTO_MARGIN behind, and after them);
+    ``snnconv.stage_cpu_seconds`` their CPU seconds.
     """
     settings.check()
     settings = apply_target(settings)
@@ -180,6 +186,9 @@ def convert(
         "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
         "snnconv.calibration_images": str(len(calib_x)),
         "snnconv.stage_seconds": json.dumps({k: round(v, 3) for k, v in timer.seconds.items()}),
+        "snnconv.stage_cpu_seconds": json.dumps(
+            {k: round(v, 3) for k, v in timer.cpu_seconds.items()}
+        ),
         "snnconv.deployment": json.dumps(deployment(snn)),
     }
     return snn
