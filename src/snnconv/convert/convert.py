@@ -53,7 +53,7 @@ class ConversionSettings:
     v0: float = 0.5
     maxpool: str = "gate"
     calibrate: str = "search+bias"  # layer-wise steps at target_timesteps; "none" to skip
-    calibration_images: int = 256  # images used by bias/potential correction and spikenorm
+    calibration_images: int = 512  # images used by bias/potential correction and spikenorm
     hybrid_after: str | None = None  # spiking up to this node, ANN after it
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
