@@ -170,7 +170,8 @@ def convert(
     if auto and AUTO_MARGIN is not None and parse_layerwise(settings.calibrate):
         with timer("neuron choice"):
             before = _errors(placed, targets, settings.target_timesteps, batch_size)
-    contenders = [k for k in kinds if not before or _within(before[k], before)]
+    # all of them where the errors do not compare (NaN)
+    contenders = [k for k in kinds if not before or _within(before[k], before)] or kinds
     snns = {}
     for kind in contenders:
         tag = f" ({kind})" if auto else ""
