@@ -1,5 +1,5 @@
-"""The conversion's savings: fewer candidates per layer, and ``--neuron auto`` calibrating only
-the kinds that can win."""
+"""The conversion's savings: fewer candidates per layer, a search whose cost grows linearly
+with depth, and ``--neuron auto`` calibrating only the kinds that can win."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import json
 
 import numpy as np
 import pytest
-from nets import graph_of, inputs
+import torch
+from nets import graph_of, inputs, to_graph
+from torch import nn
 
+from snnconv.calibrate import search
 from snnconv.calibrate.search import _search_layer
-from snnconv.convert import ConversionSettings, convert
+from snnconv.convert import ConversionSettings, convert, prepare_ann
 from snnconv.graph import Node
+from snnconv.simulate.engine import Simulator
 
 conversion = importlib.import_module("snnconv.convert.convert")
 T = 4
@@ -82,3 +86,48 @@ def test_auto_calibrates_only_the_kinds_within_the_margin(monkeypatch):
     both = _choice(convert(ann, x, s))
     assert set(both["output_error"]) == {"if", "signed"}
     assert both["before_steps"] == before
+
+
+def _chain(depth: int):
+    """An MLP of ``depth`` ReLU layers, as a converted SNN and its ANN."""
+    torch.manual_seed(0)
+    layers = [nn.Flatten(), nn.Linear(16, 12), nn.ReLU()]
+    for _ in range(depth - 1):
+        layers += [nn.Linear(12, 12), nn.ReLU()]
+    ann = prepare_ann(to_graph(nn.Sequential(*layers, nn.Linear(12, 4)), (1, 4, 4)))
+    x = inputs(ann.input_shape, 16)
+    snn = convert(ann, x, ConversionSettings(target_timesteps=T, calibrate="none", neuron="if"))
+    return snn, ann, x
+
+
+def _nodes_simulated(monkeypatch, depth: int, window: int) -> int:
+    """Nodes the search runs (node x batch x chunk) when every layer tries three candidates."""
+    snn, ann, x = _chain(depth)
+    count = []
+    run_nodes = Simulator._run_nodes
+
+    def counting(self, values, chunk, static_cache, first, last):
+        count.append(len(self._schedule[first:last]))
+        return run_nodes(self, values, chunk, static_cache, first, last)
+
+    def three(neuron, cap, current, error, *how):
+        base = neuron.params["threshold"]
+        for scale in (0.5, 2.0, 1.0):
+            neuron.params["threshold"] = base * np.float32(scale)
+            error()
+        return 1.0, current
+
+    monkeypatch.setattr(Simulator, "_run_nodes", counting)
+    monkeypatch.setattr(search, "_search_layer", three)
+    search.search_thresholds(snn, ann, x, T, window=window)
+    return sum(count)
+
+
+def test_with_a_window_the_search_costs_the_same_for_each_layer_added(monkeypatch):
+    """Judged W layers on, a candidate simulates at most W + 1 neuron layers: past W layers,
+    each layer added costs the same. Judged at the output, each costs more than the last."""
+    windowed = [_nodes_simulated(monkeypatch, d, window=2) for d in (6, 9, 12)]
+    assert windowed[2] - windowed[1] == windowed[1] - windowed[0] > 0
+    at_output = [_nodes_simulated(monkeypatch, d, window=0) for d in (6, 9, 12)]
+    assert at_output[2] - at_output[1] > at_output[1] - at_output[0] > 0
+    assert windowed[2] < at_output[2]
