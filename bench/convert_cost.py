@@ -105,26 +105,25 @@ def graph_and_data(name: str, calib_images: int):
     return load_onnx(buf.getvalue()), x
 
 
-def one(name: str, timesteps: int, calib_images: int, savings: list[str]) -> dict:
+def one(name: str, timesteps: int, calib_images: int, variant: str) -> dict:
     """Convert one model in this process; what it cost."""
     import torch
 
     torch.set_num_threads(1)
     sys.path.insert(0, str(HERE))
-    from snnconv.calibrate import search
     from snnconv.convert import ConversionSettings, convert
     from snnconv.graph import unroll
 
-    for saving in savings:  # the search's savings that change its choices
-        if saving == "early":
-            search.EARLY_STOP = True
-        else:
-            search.WINDOW = int(saving.removeprefix("window:"))
+    changed = {}
+    if variant:  # none for sources that predate the variants
+        from search_savings import set_variant
+
+        changed = set_variant(variant)
 
     graph, x = graph_and_data(name, calib_images)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     wall, cpu = time.perf_counter(), time.process_time()
-    snn = convert(graph, x, ConversionSettings(target_timesteps=timesteps))
+    snn = convert(graph, x, ConversionSettings(target_timesteps=timesteps, **changed))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     flat = unroll(snn)
@@ -132,7 +131,7 @@ def one(name: str, timesteps: int, calib_images: int, savings: list[str]) -> dic
         "model": name,
         "timesteps": timesteps,
         "calibration_images": len(x),
-        "search_savings": savings,
+        "variant": variant or "as the sources ship",
         "neuron_layers": sum(n.op == "if_neuron" for n in flat),
         "weighted_layers": sum(n.op in ("conv", "linear") for n in flat),
         "convert_seconds": round(wall, 2),
@@ -207,24 +206,23 @@ def main() -> None:
     p.add_argument("--before-src", help="also convert with the snnconv sources in this dir")
     p.add_argument("--spikingjelly-python", help="an interpreter with SpikingJelly")
     p.add_argument(
-        "--search-savings",
-        default="",
-        help="early and/or window:W joined by + (see bench/search_savings.py); default none",
+        "--variant",
+        default="defaults",
+        help="the conversion's savings, as bench/search_savings.py names them (e.g. full)",
     )
     p.add_argument("--one", help=argparse.SUPPRESS)
     p.add_argument("--one-spikingjelly", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.one:
-        savings = [s for s in args.search_savings.split("+") if s]
-        print(json.dumps(one(args.one, args.timesteps, args.calib_images, savings)))
+        print(json.dumps(one(args.one, args.timesteps, args.calib_images, args.variant)))
         return
     if args.one_spikingjelly:
         print(json.dumps(one_spikingjelly(args.one_spikingjelly, args.calib_images)))
         return
     models = args.models.split(",") + (LARGE_MODELS.split(",") if args.large else [])
     common = ["--timesteps", str(args.timesteps), "--calib-images", str(args.calib_images)]
-    plain = list(common)  # the sources before and SpikingJelly have no search savings
-    common += ["--search-savings", args.search_savings]
+    plain = [*common, "--variant", ""]  # the sources before and SpikingJelly: no variants
+    common += ["--variant", args.variant]
     rows = []
     for name in models:
         row = _subprocess(sys.executable, os.environ.get("PYTHONPATH"), ["--one", name, *common])

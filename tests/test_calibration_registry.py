@@ -3,6 +3,7 @@ step re-simulate only what its change affects, and the engine hooks under it."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 import torch
 from nets import graph_of, inputs
 
-from snnconv.calibrate import METHODS, parse_method
+from snnconv.calibrate import METHODS, parse_method, search
 from snnconv.calibrate.search import _search_layer, output_error, search_thresholds
 from snnconv.calibrate.steps import LAYER_STEPS, parse_layerwise, stages
 from snnconv.calibrate.thresholds import ObservedMethod
@@ -144,7 +145,8 @@ def _plain_search(snn, ann, x, timesteps):
     scales, best = {}, error()
     for neuron in [n for n in snn if n.op == "if_neuron"]:
         cap = ann.node(neuron.name).attrs.get("max")
-        scales[neuron.name], best = _search_layer(neuron, cap, best, error)
+        how = (search.EARLY_STOP, search.ONE_FINE)  # the candidates search_thresholds tries
+        scales[neuron.name], best = _search_layer(neuron, cap, best, error, *how)
     return snn, scales
 
 
@@ -214,7 +216,9 @@ def test_auto_gives_the_snn_a_conversion_with_the_chosen_kind_gives():
             np.testing.assert_array_equal(v, b.params[k])
 
 
-def test_conversion_records_the_seconds_of_each_stage():
+def test_conversion_records_the_seconds_of_each_stage(monkeypatch):
+    # both kinds calibrated in full (test_search_savings.py checks the stages of one dropped)
+    monkeypatch.setattr(importlib.import_module("snnconv.convert.convert"), "AUTO_MARGIN", None)
     ann = graph_of("vgg")
     x = inputs(ann.input_shape, 32)
     snn = convert(ann, x, ConversionSettings(target_timesteps=T, calibrate="search+bias+potential"))

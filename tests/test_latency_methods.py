@@ -40,8 +40,12 @@ def test_potential_calibration_brings_layer_means_to_the_ann():
     ann = graph_of("vgg")
     x = inputs(ann.input_shape, 128)
     T = 4
-    plain = convert(ann, x, ConversionSettings(target_timesteps=T, calibrate="none"))
-    tuned = convert(ann, x, ConversionSettings(target_timesteps=T, calibrate="potential"))
+    # one kind for both (the one --neuron auto had picked for both): the step's effect alone
+    kind = "signed"
+    plain = convert(ann, x, ConversionSettings(target_timesteps=T, calibrate="none", neuron=kind))
+    tuned = convert(
+        ann, x, ConversionSettings(target_timesteps=T, calibrate="potential", neuron=kind)
+    )
     before = _layer_gaps(plain, prepare_ann(ann), x, T)
     after = _layer_gaps(tuned, prepare_ann(ann), x, T)
     # one correction step, not an exact fit: spike counts move in whole spikes

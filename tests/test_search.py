@@ -60,7 +60,9 @@ def test_search_never_worsens_the_output_error_and_rescales_only_thresholds():
     ann = prepare_ann(graph_of("residual"))
     x = inputs(ann.input_shape, 64)
     snn = convert(ann, x, ConversionSettings(target_timesteps=T, calibrate="none"))
-    searched, scales = search_thresholds(snn, ann, x, T)
+    # the full search: with early stop and one second-pass point (the defaults, within the
+    # noise of the bench nets: docs/speed.md) no layer of this tiny net gains
+    searched, scales = search_thresholds(snn, ann, x, T, early_stop=False, one_fine=False)
     neurons = [n for n in snn if n.op == "if_neuron"]
     assert list(scales) == [n.name for n in neurons]
     for n in neurons:

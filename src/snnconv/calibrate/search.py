@@ -23,20 +23,27 @@ from snnconv.calibrate.walk import LayerWalk
 from snnconv.graph import Graph, stack_passes, unroll
 from snnconv.ops import ann_forward
 
-#: First pass: scales a factor √2 apart (extended past an edge while the error falls, within
-#: MIN_SCALE..MAX_SCALE); second pass: the two points 2**±¼ around the best. With
-#: ``early_stop`` the first pass walks from 1 by √2 only in the direction the error falls, and
-#: stops where it stops falling.
-COARSE = (0.5, 2**-0.5, 1.0, 2**0.5, 2.0)
-STEP = 2**0.5
-FINE = 2**0.25
-MIN_SCALE, MAX_SCALE = 1 / 8, 8.0
-#: Calibration images simulated per candidate: 256 gave no better choices on Fashion-MNIST.
-SEARCH_IMAGES = 128
-#: The defaults of ``search_thresholds``' savings that change its choices (measured in
-#: bench/search_savings.py; off: the choices of the full search).
-EARLY_STOP = False
-WINDOW: int | None = None
+#: Candidate scales are powers of 2**(1/4), named by their exponent in quarters. First pass:
+#: scales a factor sqrt(2) apart (extended past an edge while the error falls, within
+#: LOWEST..HIGHEST); second pass: the two points 2**(±1/4) around the best. With
+#: ``early_stop`` the first pass walks from 1 by sqrt(2) only in the direction the error falls,
+#: and stops where it stops falling; with ``one_fine`` the second pass tries only the point
+#: toward the better neighbour of the best (where a parabola through the three has its
+#: minimum).
+COARSE = (-4, -2, 0, 2, 4)  # 0.5, 2**-0.5, 1, 2**0.5, 2
+STEP, FINE = 2, 1
+LOWEST, HIGHEST = -12, 12  # 1/8 .. 8
+#: Calibration images simulated per candidate. 64 instead of 128 moved the default
+#: conversion's accuracy less than another draw of calibration images does (docs/speed.md).
+SEARCH_IMAGES = 64
+#: The defaults of the search's savings (measured in bench/search_savings.py, docs/speed.md):
+#: early stop and one second-pass point (about half the candidates); candidates of a layer
+#: judged WINDOW neuron layers on, or at the output where that is nearer, so that a
+#: candidate simulates at most WINDOW + 1 neuron layers and the search's cost grows linearly
+#: with depth (the bench nets have at most 7 neuron layers: judged at the output).
+EARLY_STOP = True
+ONE_FINE = True
+WINDOW: int | None = 8
 
 
 def search_thresholds(
@@ -50,6 +57,7 @@ def search_thresholds(
     target: torch.Tensor | None = None,
     early_stop: bool | None = None,
     window: int | None = None,
+    one_fine: bool | None = None,
 ) -> tuple[Graph, dict[str, float]]:
     """Return ``snn`` with searched thresholds, and the scale chosen for each neuron layer.
 
@@ -59,17 +67,20 @@ def search_thresholds(
     candidates (see COARSE), a different choice where the error has more than one dip.
     ``window`` W: judge a layer's candidates by the error of the neuron layer W layers on
     (its rate x threshold against the ANN's activation, clipped there), or of the output
-    where that is nearer, so that a candidate simulates at most W + 1 layers. Both default
-    to EARLY_STOP and WINDOW.
+    where that is nearer, so that a candidate simulates at most W + 1 layers (0: always the
+    output). ``one_fine``: one second-pass candidate (see COARSE). They default to
+    EARLY_STOP, WINDOW and ONE_FINE.
     """
     early_stop = EARLY_STOP if early_stop is None else early_stop
     window = WINDOW if window is None else window
+    one_fine = ONE_FINE if one_fine is None else one_fine
     flat = unroll(snn)
     if target is None:
         target = ann_forward(ann, torch.as_tensor(x))[0].flatten(1)
     searched, scales = _search_flat(
-        flat.copy(), unroll(ann), x, target, timesteps, batch_size, progress, early_stop, window
-    )
+        flat.copy(), unroll(ann), x, target, timesteps, batch_size, progress,
+        (early_stop, one_fine), window,
+    )  # fmt: skip
     return (stack_passes(snn, searched) if flat is not snn else searched), scales
 
 
@@ -81,10 +92,11 @@ def output_error(
     return LayerWalk(snn, x, timesteps, batch_size).output_error(target)
 
 
-def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progress, early, window):
+def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progress, how, window):
     walk = LayerWalk(snn, x, timesteps, batch_size)
     neurons = [n for n in snn if n.op == "if_neuron"]
     acts = {}
+    window = window if window and window < len(neurons) else None  # else: all at the output
     if window:
         acts = ann_forward(ann, torch.as_tensor(x), keep=[n.name for n in neurons])[1]
     judge = None  # the neuron layer whose error is judged; None: the output
@@ -99,9 +111,10 @@ def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progr
     for k, neuron in enumerate(walk.layers()):
         cap = ann.node(neuron.name).attrs.get("max")  # a bounded ReLU clips the ANN there
         if window:
-            judge = neurons[k + window] if k + window < len(neurons) else None
-            best_error = error()  # the judge moved on
-        scales[neuron.name], best_error = _search_layer(neuron, cap, best_error, error, early)
+            judge_was, judge = judge, neurons[k + window] if k + window < len(neurons) else None
+            if judge is not judge_was:  # the judge moved on
+                best_error = error()
+        scales[neuron.name], best_error = _search_layer(neuron, cap, best_error, error, *how)
         if progress:
             progress(1)
     return snn, scales
@@ -122,34 +135,42 @@ def _layer_error(walk: LayerWalk, neuron, act: torch.Tensor, timesteps: int) -> 
 
 
 def _search_layer(
-    neuron, cap, current_error: float, error, early_stop: bool = False
+    neuron, cap, current_error: float, error, early_stop: bool = False, one_fine: bool = False
 ) -> tuple[float, float]:
     """Try multiples of one layer's threshold; keep the best. Returns (scale, its error)."""
     base = np.asarray(neuron.params["threshold"], np.float32)
-    tried = {1.0: current_error}
+    tried = {0: current_error}  # quarters -> error
 
-    def trial(scale: float) -> float:
-        theta = base * np.float32(scale)
-        if scale not in tried and (cap is None or float(theta.max()) <= cap):
+    def trial(q: int) -> float:
+        theta = base * np.float32(_scale(q))
+        if q not in tried and (cap is None or float(theta.max()) <= cap):
             neuron.params["threshold"] = theta
-            tried[scale] = error()
-        return tried.get(scale, np.inf)
+            tried[q] = error()
+        return tried.get(q, np.inf)
 
-    best = 1.0
+    best = 0
     if not early_stop:
-        for scale in COARSE:
-            trial(scale)
+        for q in COARSE:
+            trial(q)
         best = min(tried, key=tried.get)
-        steps = [STEP] if best == COARSE[-1] else [1 / STEP] if best == COARSE[0] else []
+        steps = [STEP] if best == COARSE[-1] else [-STEP] if best == COARSE[0] else []
     else:
-        steps = [STEP, 1 / STEP]
+        steps = [STEP, -STEP]
     for step in steps:  # step on while the error falls
-        while MIN_SCALE <= best * step <= MAX_SCALE and trial(best * step) < tried[best]:
-            best *= step
-        if best != 1.0:  # it fell this way: no need to look the other
+        while LOWEST <= best + step <= HIGHEST and trial(best + step) < tried[best]:
+            best += step
+        if best != 0:  # it fell this way: no need to look the other
             break
-    trial(best / FINE)
-    trial(best * FINE)
+    if one_fine:  # np.inf for a neighbour out of bounds
+        below, above = tried.get(best - STEP, np.inf), tried.get(best + STEP, np.inf)
+        trial(best + FINE if above < below else best - FINE)
+    else:
+        trial(best - FINE)
+        trial(best + FINE)
     chosen = min(tried, key=tried.get)
-    neuron.params["threshold"] = base * np.float32(chosen)
-    return chosen, tried[chosen]
+    neuron.params["threshold"] = base * np.float32(_scale(chosen))
+    return _scale(chosen), tried[chosen]
+
+
+def _scale(quarters: int) -> float:
+    return 2.0 ** (quarters / 4)

@@ -94,7 +94,8 @@ def default_output(model: str | None, factory: str | None) -> str:
     "emits -1 to take back a spike it has fired (Wang et al. 2022); far closer to the ANN at "
     "few timesteps on residual nets, needs hardware that carries signed spikes, no NIR "
     "export. auto: convert with both, keep the one whose output at the target T fits the "
-    "ANN's best on calibration data (twice the conversion time).",
+    "ANN's best on calibration data (a kind more than 2x behind the other before the "
+    "layer-wise steps is not calibrated further; else twice the conversion time).",
 )
 @click.option("--reset", type=click.Choice(RESETS), default="subtract", show_default=True)
 @click.option(
@@ -203,10 +204,16 @@ def convert_cmd(
     )
     if "snnconv.neuron_choice" in snn.metadata:
         choice = json.loads(snn.metadata["snnconv.neuron_choice"])
+        dropped = [k for k in choice.get("before_steps", {}) if k not in choice["output_error"]]
         console.print(
             f"--neuron auto chose {choice['chosen']}: output error against the ANN at "
             f"T = {settings.target_timesteps} "
             + ", ".join(f"{k} {e:.4g}" for k, e in choice["output_error"].items())
+            + "".join(
+                f"; {k} {choice['before_steps'][k]:.4g} before the layer-wise steps, "
+                "too far behind to calibrate"
+                for k in dropped
+            )
         )
     if "snnconv.stage_seconds" in snn.metadata:
         stages = json.loads(snn.metadata["snnconv.stage_seconds"])

@@ -34,6 +34,12 @@ from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 
 __all__ = ["ConversionSettings", "convert", "parse_layerwise", "prepare_ann"]
 
+#: ``--neuron auto`` runs the layer-wise steps only for the kinds whose output error before
+#: them is within this factor of the best kind's (None: for all). On the bench nets a kind
+#: this far behind never won after the steps (docs/speed.md); it halves a residual net's
+#: conversion, where binary IF starts 3-9x behind signed neurons.
+AUTO_MARGIN: float | None = 2.0
+
 
 @dataclass(frozen=True)
 class ConversionSettings:
@@ -92,19 +98,22 @@ def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
 
 
 class StageTimer:
-    """Seconds spent per conversion stage, in the order the stages first ran."""
+    """Seconds spent per conversion stage, in the order the stages first ran: wall time, and
+    this process's CPU time (what a busy machine distorts least)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
-            spent = time.perf_counter() - start
+            spent, cpu = time.perf_counter() - start, time.process_time() - cpu
             self.seconds[stage] = self.seconds.get(stage, 0.0) + spent
+            self.cpu_seconds[stage] = self.cpu_seconds.get(stage, 0.0) + cpu
 
 
 def convert(
@@ -124,7 +133,9 @@ def convert(
 
     The SNN's metadata ``snnconv.stage_seconds`` holds the seconds each stage took (JSON):
     ``thresholds``, each stage of layer-wise steps (``search``, ``bias``, ...; with the kind
-    under ``--neuron auto``), and ``neuron choice``.
+    under ``--neuron auto``), and ``neuron choice`` (under ``auto``: comparing the kinds
+    before the steps, which drops a kind AUTO_MARGIN behind, and after them);
+    ``snnconv.stage_cpu_seconds`` their CPU seconds.
     """
     settings.check()
     settings = apply_target(settings)
@@ -153,15 +164,21 @@ def convert(
     with timer("thresholds"):
         place = method.fit(ann, calib_x, ctx)
     targets = steps.AnnTargets(ann, calib_x)
+    with timer("thresholds"):
+        placed = {kind: _hybrid(place(kind), settings) for kind in kinds}
+    before = {}
+    if auto and AUTO_MARGIN is not None and parse_layerwise(settings.calibrate):
+        with timer("neuron choice"):
+            before = _errors(placed, targets, settings.target_timesteps, batch_size)
+    # all of them where the errors do not compare (NaN)
+    contenders = [k for k in kinds if not before or _within(before[k], before)] or kinds
     snns = {}
-    for kind in kinds:
+    for kind in contenders:
         tag = f" ({kind})" if auto else ""
-        with timer("thresholds"):
-            snn = place(kind)
-        snns[kind] = _layerwise(snn, settings, targets, batch_size, progress, timer, tag)
+        snns[kind] = _layerwise(placed[kind], settings, targets, batch_size, progress, timer, tag)
     if auto:
         with timer("neuron choice"):
-            snn = _choose_neuron(snns, targets, settings.target_timesteps, batch_size)
+            snn = _choose_neuron(snns, targets, settings.target_timesteps, batch_size, before)
     else:
         snn = snns[settings.neuron]
     snn.metadata = {
@@ -170,19 +187,27 @@ def convert(
         "snnconv.conversion": json.dumps(asdict(settings), sort_keys=True),
         "snnconv.calibration_images": str(len(calib_x)),
         "snnconv.stage_seconds": json.dumps({k: round(v, 3) for k, v in timer.seconds.items()}),
+        "snnconv.stage_cpu_seconds": json.dumps(
+            {k: round(v, 3) for k, v in timer.cpu_seconds.items()}
+        ),
         "snnconv.deployment": json.dumps(deployment(snn)),
     }
     return snn
 
 
-def _layerwise(snn: Graph, settings, targets, batch_size, progress, timer, tag: str) -> Graph:
-    """The hybrid cut, then the layer-wise steps (only the spiking part is calibrated)."""
+def _hybrid(snn: Graph, settings) -> Graph:
+    """The hybrid cut, if the settings ask for one (only the spiking part is calibrated)."""
     if settings.ann_layers is not None:
         cut = cut_for_ann_layers(snn, settings.ann_layers, settings.boundary)
         snn = make_hybrid(snn, cut, settings.boundary)
     elif settings.hybrid_after is not None:
         snn = make_hybrid(snn, settings.hybrid_after, settings.boundary)
     refuse_ann_only_ops(snn)
+    return snn
+
+
+def _layerwise(snn: Graph, settings, targets, batch_size, progress, timer, tag: str) -> Graph:
+    """The layer-wise steps on ``snn`` (hybrid-cut already)."""
     ctx = steps.StepContext(
         timesteps=settings.target_timesteps,
         calibration_images=settings.calibration_images,
@@ -194,23 +219,41 @@ def _layerwise(snn: Graph, settings, targets, batch_size, progress, timer, tag: 
     return steps.run_steps(snn, parse_layerwise(settings.calibrate), ctx, timed)
 
 
-def _choose_neuron(snns: dict[str, Graph], targets, timesteps: int, batch_size: int) -> Graph:
-    """``--neuron auto``: keep the SNN whose output at the target T is closest (mean squared
-    error) to the ANN's on the search images; binary IF on a tie. Signed neurons fit a
-    residual net far better at few timesteps, and a plain net no better or worse while
-    spiking more (docs/latency.md), so it is measured, per net and T, rather than fixed."""
+def _within(error: float, errors: dict[str, float]) -> bool:
+    return error <= AUTO_MARGIN * min(errors.values())
+
+
+def _errors(snns: dict[str, Graph], targets, timesteps: int, batch_size: int) -> dict:
+    """Each SNN's output error against the ANN's at T on the search images."""
     n = min(search.SEARCH_IMAGES, len(targets.x))
     x, target = targets.x[:n], targets.output(n)
-    errors = {
+    return {
         kind: search.output_error(snn, x, target, timesteps, batch_size)
         for kind, snn in snns.items()
     }
+
+
+def _choose_neuron(
+    snns: dict[str, Graph], targets, timesteps: int, batch_size: int, before: dict
+) -> Graph:
+    """``--neuron auto``: keep the SNN whose output at the target T is closest (mean squared
+    error) to the ANN's on the search images; binary IF on a tie. Signed neurons fit a
+    residual net far better at few timesteps, and a plain net no better or worse while
+    spiking more (docs/latency.md), so it is measured, per net and T, rather than fixed.
+    ``before``: each kind's error before the layer-wise steps, where they were measured; a
+    kind more than AUTO_MARGIN times the best one's there was not calibrated further."""
+    errors = _errors(snns, targets, timesteps, batch_size)
     chosen = min(errors, key=errors.get)
     snn = snns[chosen]
-    snn.metadata["snnconv.neuron_choice"] = json.dumps(
-        {"chosen": chosen, "output_error": {k: float(f"{e:.6g}") for k, e in errors.items()}}
-    )
+    record = {"chosen": chosen, "output_error": _rounded(errors)}
+    if before:
+        record["before_steps"] = _rounded(before)
+    snn.metadata["snnconv.neuron_choice"] = json.dumps(record)
     return snn
+
+
+def _rounded(errors: dict[str, float]) -> dict[str, float]:
+    return {k: float(f"{e:.6g}") for k, e in errors.items()}
 
 
 def _layers(ann: Graph) -> int:
