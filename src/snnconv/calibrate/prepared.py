@@ -1,0 +1,52 @@
+"""``--threshold qcfs``: the thresholds a prepared ANN already holds.
+
+``snnconv prepare`` trains each activation's λ as a quantisation clip-floor-shift layer
+(``snnconv.ops.qcfs``); an IF neuron with threshold λ and initial membrane λ/2 reproduces that
+layer at T = L (Bu et al. 2022), so conversion takes λ as it is: nothing to observe."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from snnconv.calibrate.thresholds import CalibrationContext, Placement, ThresholdMethod, register
+from snnconv.errors import InputError
+from snnconv.graph import ACTIVATION_OPS, Graph, unroll
+
+
+def qcfs_thresholds(ann: Graph) -> dict[str, np.ndarray]:
+    """λ of every activation, [1] or [C], keyed as ``observe_thresholds`` keys them (a BackRes
+    pass ``n#r``); an activation that is not a QCFS layer is refused."""
+    out = {}
+    for n in unroll(ann):
+        if n.op not in ACTIVATION_OPS:
+            continue
+        if "levels" not in n.attrs:
+            raise InputError(
+                f"--threshold qcfs: activation {n.name!r} ({n.op}) is not a prepared QCFS layer; "
+                "prepare the model first (snnconv prepare) or choose another --threshold"
+            )
+        out[n.name] = np.ravel(n.params["threshold"]).astype(np.float32)
+    return out
+
+
+def prepared_levels(ann: Graph) -> int | None:
+    """The quantisation levels L of a prepared ANN (the largest, if layers differ); None for
+    a model that was not prepared."""
+    levels = [
+        n.attrs["levels"] for n in unroll(ann) if n.op in ACTIVATION_OPS and "levels" in n.attrs
+    ]
+    return max(levels) if levels else None
+
+
+@register
+@dataclass(frozen=True)
+class QcfsMethod(ThresholdMethod):
+    name: ClassVar[str] = "qcfs"
+    progress_unit: ClassVar[str] = "layers"
+
+    def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
+        thresholds = qcfs_thresholds(ann)
+        return lambda neuron: ctx.to_neurons(ann, thresholds, ctx.reset, ctx.v0, neuron)
