@@ -2,7 +2,9 @@
 
 ``snnconv prepare`` trains each activation's λ as a quantisation clip-floor-shift layer
 (``snnconv.ops.qcfs``); an IF neuron with threshold λ and initial membrane λ/2 reproduces that
-layer at T = L (Bu et al. 2022), so conversion takes λ as it is: nothing to observe."""
+layer at T = L (Bu et al. 2022), so conversion takes λ as it is: nothing to observe.
+Relus that conversion adds itself (max pools built from relus, for ``--target nir``) get
+``mse`` thresholds, as they would by default."""
 
 from __future__ import annotations
 
@@ -11,24 +13,31 @@ from typing import ClassVar
 
 import numpy as np
 
-from snnconv.calibrate.thresholds import CalibrationContext, Placement, ThresholdMethod, register
+from snnconv.calibrate.observe import observe_thresholds
+from snnconv.calibrate.thresholds import (
+    CalibrationContext,
+    MseMethod,
+    Placement,
+    ThresholdMethod,
+    register,
+)
 from snnconv.errors import InputError
 from snnconv.graph import ACTIVATION_OPS, Graph, unroll
 
 
 def qcfs_thresholds(ann: Graph) -> dict[str, np.ndarray]:
-    """λ of every activation, [1] or [C], keyed as ``observe_thresholds`` keys them (a BackRes
-    pass ``n#r``); an activation that is not a QCFS layer is refused."""
-    out = {}
-    for n in unroll(ann):
-        if n.op not in ACTIVATION_OPS:
-            continue
-        if "levels" not in n.attrs:
-            raise InputError(
-                f"--threshold qcfs: activation {n.name!r} ({n.op}) is not a prepared QCFS layer; "
-                "prepare the model first (snnconv prepare) or choose another --threshold"
-            )
-        out[n.name] = np.ravel(n.params["threshold"]).astype(np.float32)
+    """λ of every QCFS layer, [1] or [C], keyed as ``observe_thresholds`` keys them (a BackRes
+    pass ``n#r``); a model without any is refused."""
+    out = {
+        n.name: np.ravel(n.params["threshold"]).astype(np.float32)
+        for n in unroll(ann)
+        if n.op in ACTIVATION_OPS and "levels" in n.attrs
+    }
+    if not out:
+        raise InputError(
+            "--threshold qcfs: the model has no QCFS layers; prepare it first (snnconv prepare) "
+            "or choose another --threshold"
+        )
     return out
 
 
@@ -49,4 +58,19 @@ class QcfsMethod(ThresholdMethod):
 
     def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
         thresholds = qcfs_thresholds(ann)
+        others = [
+            n.name for n in unroll(ann) if n.op in ACTIVATION_OPS and n.name not in thresholds
+        ]
+        if others:  # relus conversion added (max pools built from relus): mse, as by default
+            observed = observe_thresholds(
+                ann,
+                x,
+                MseMethod(),
+                per_channel=ctx.per_channel,
+                timesteps=ctx.timesteps,
+                v0=ctx.v0,
+                batch_size=ctx.batch_size,
+                seed=ctx.seed,
+            )
+            thresholds = {**observed, **thresholds}
         return lambda neuron: ctx.to_neurons(ann, thresholds, ctx.reset, ctx.v0, neuron)
