@@ -7,7 +7,8 @@ prepared ANN's accuracy, the binary-IF SNN's accuracy at T = 1, 2, 4, 8, 16 conv
 ``--threshold qcfs`` and no layer-wise calibration (one conversion, the anytime curve) and with
 ``search+bias`` on top (converted per T), synops per image and the energy ratio against the
 ANN at T = 4, and preparation CPU seconds per epoch (``time.process_time``, 1 thread). After
-the last epoch, the NIR target (binary IF at rest, reset to zero) as well.
+the last epoch, the NIR target (binary IF at rest, reset to zero) as well, and the SNN
+converted with qcfs thresholds then fine-tuned (``snnconv finetune``, one epoch at T = 4).
 
 ``--reference`` instead gives, for the original ANN, today's default conversion (``--neuron
 auto``, mse thresholds, search+bias) and ``--neuron if`` with the rest of the default, per T
@@ -33,8 +34,10 @@ from models import FASHION_MNIST, train_or_load  # noqa: E402
 
 from snnconv.convert import ConversionSettings, convert  # noqa: E402
 from snnconv.data import load_dataset  # noqa: E402
+from snnconv.finetune import FinetuneSettings, finetune  # noqa: E402
 from snnconv.finetune.prepare import PrepareSettings, ann_accuracy, prepare  # noqa: E402
 from snnconv.load import load_onnx  # noqa: E402
+from snnconv.save import save_onnx  # noqa: E402
 from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
 
 TIMESTEPS = (1, 2, 4, 8, 16)
@@ -100,6 +103,9 @@ def prepared_rows(name, graph, train, test, args) -> None:
                     prepared, calib_x, test, sb, per_t=CALIBRATED_T
                 )
             if epoch == args.epochs:
+                if args.save:
+                    save_onnx(prepared, Path(args.save) / f"{name}-L{levels}.onnx", force=True)
+                row["if_qcfs_finetuned"] = finetuned(prepared, calib_x, train, test, args)
                 for calibrate, per_t in (("none", ()), ("search+bias", NIR_CALIBRATED_T)):
                     nir = ConversionSettings(threshold="qcfs", calibrate=calibrate, target="nir")
                     row[f"nir_qcfs_{calibrate}"] = snn_figures(prepared, calib_x, test, nir, per_t)
@@ -107,6 +113,28 @@ def prepared_rows(name, graph, train, test, args) -> None:
             print(json.dumps(row), flush=True)
 
         prepare(graph, train.x, train.y, settings, on_epoch=on_epoch)
+
+
+def finetuned(prepared, calib_x, train, test, args) -> dict:
+    """Converted (qcfs thresholds, nothing on top), then ``snnconv finetune``: one epoch of
+    BPTT at T = COST_T on the first ``--finetune-images`` training images."""
+    snn = convert(prepared, calib_x, ConversionSettings(threshold="qcfs", neuron="if",
+                  calibrate="none", target_timesteps=COST_T))  # fmt: skip
+    n = args.finetune_images
+    start = time.process_time()
+    settings = FinetuneSettings(epochs=1, timesteps=COST_T, lr=args.lr, seed=args.seed)
+    tuned, _ = finetune(snn, train.x[:n], train.y[:n], settings)
+    seconds = round(time.process_time() - start, 1)
+    r = simulate(tuned, test.x, test.y, SimulationSettings(timesteps=max(TIMESTEPS)))
+    c = simulate(tuned, test.x, test.y, SimulationSettings(timesteps=COST_T))
+    return {
+        "accuracy": {str(t): r.accuracy_per_step[t - 1] for t in TIMESTEPS},
+        "synops_per_image_t4": round(c.synops_per_image),
+        "energy_ratio_t4": c.energy.ratio,
+        "finetune_images": min(n, len(train.x)),
+        "finetune_timesteps": COST_T,
+        "finetune_cpu_seconds": seconds,
+    }
 
 
 def reference_rows(name, graph, train, test, args) -> None:
@@ -147,6 +175,8 @@ def main() -> None:
     p.add_argument("--train-limit", type=int, default=60000)
     p.add_argument("--test-limit", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--finetune-images", type=int, default=10000)
+    p.add_argument("--save", metavar="DIR", help="write each prepared ANN of the last epoch here")
     p.add_argument("--reference", action="store_true")
     p.add_argument("--reference-timesteps", default="1,2,4,8,16")
     p.add_argument("--threads", type=int, default=1)
