@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from cli_run import run_in_process
 
@@ -87,3 +88,31 @@ def test_prepare_refuses_overwrite_an_snn_and_a_prepared_model(prepared, tmp_pat
     assert code == 2 and not (tmp_path / "b.onnx").exists()
     code, err = run_in_process(*args, "--levels", "0", "-o", str(tmp_path / "c.onnx"))
     assert code == 2 and not (tmp_path / "c.onnx").exists()
+
+
+TORCH_MODULE = """
+import torch
+from torch import nn
+
+
+def make():
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(48, 5)
+    )
+"""
+
+
+def test_prepare_takes_a_native_pytorch_model(tmp_path, monkeypatch):
+    (tmp_path / "prep_net.py").write_text(TORCH_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.random((64, 1, 8, 8), dtype=np.float32),
+             y=rng.integers(0, 5, 64))  # fmt: skip
+    out = tmp_path / "p.onnx"
+    code, err = run_in_process(
+        "--threads", "1", "prepare", "--torch", "prep_net:make", "--input-shape", "1,8,8",
+        "--data", f"npz:{tmp_path / 'd.npz'}", "--levels", "2", "-o", str(out),
+    )  # fmt: skip
+    assert code == 0, err
+    assert [n.op for n in load_onnx(out)].count("qcfs") == 1
