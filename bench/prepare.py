@@ -43,7 +43,6 @@ from snnconv.simulate import SimulationSettings, simulate  # noqa: E402
 TIMESTEPS = (1, 2, 4, 8, 16)
 COST_T = 4
 #: T converted for with search+bias on top (per T: each conversion fits its T)
-CALIBRATED_T = (1, 2, 4, 8)
 NIR_CALIBRATED_T = (4, 8)
 CALIB_IMAGES = 1000
 
@@ -100,12 +99,13 @@ def prepared_rows(name, graph, train, test, args) -> None:
             if epoch in args.calibrated_epochs or epoch == args.epochs:
                 sb = ConversionSettings(threshold="qcfs", neuron="if", calibrate="search+bias")
                 row["if_qcfs_search_bias"] = snn_figures(
-                    prepared, calib_x, test, sb, per_t=CALIBRATED_T
+                    prepared, calib_x, test, sb, per_t=args.calibrated_timesteps
                 )
-            if epoch == args.epochs:
-                if args.save:
-                    save_onnx(prepared, Path(args.save) / f"{name}-L{levels}.onnx", force=True)
+            if epoch == args.epochs and args.save:
+                save_onnx(prepared, Path(args.save) / f"{name}-L{levels}.onnx", force=True)
+            if epoch == args.epochs and "finetune" in args.extras:
                 row["if_qcfs_finetuned"] = finetuned(prepared, calib_x, train, test, args)
+            if epoch == args.epochs and "nir" in args.extras:
                 for calibrate, per_t in (("none", ()), ("search+bias", NIR_CALIBRATED_T)):
                     nir = ConversionSettings(threshold="qcfs", calibrate=calibrate, target="nir")
                     row[f"nir_qcfs_{calibrate}"] = snn_figures(prepared, calib_x, test, nir, per_t)
@@ -175,6 +175,8 @@ def main() -> None:
     p.add_argument("--train-limit", type=int, default=60000)
     p.add_argument("--test-limit", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--calibrated-timesteps", default="1,2,4,8", help="T fitted by search+bias")
+    p.add_argument("--extras", default="finetune,nir", help="after the last epoch")
     p.add_argument("--finetune-images", type=int, default=10000)
     p.add_argument("--save", metavar="DIR", help="write each prepared ANN of the last epoch here")
     p.add_argument("--reference", action="store_true")
@@ -182,6 +184,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args()
     args.calibrated_epochs = {int(v) for v in args.calibrated_epochs.split(",") if v}
+    args.calibrated_timesteps = tuple(int(v) for v in args.calibrated_timesteps.split(","))
     torch.set_num_threads(args.threads)
     for name in args.models.split(","):
         graph = load_onnx(train_or_load(name, threads=1))
