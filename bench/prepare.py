@@ -115,14 +115,14 @@ def prepared_rows(name, graph, train, test, args) -> None:
         prepare(graph, train.x, train.y, settings, on_epoch=on_epoch)
 
 
-def finetuned(prepared, calib_x, train, test, args) -> dict:
-    """Converted (qcfs thresholds, nothing on top), then ``snnconv finetune``: one epoch of
-    BPTT at T = COST_T on the first ``--finetune-images`` training images."""
+def finetuned(prepared, calib_x, train, test, args, calibrate: str = "none") -> dict:
+    """Converted (qcfs thresholds, ``calibrate`` on top), then ``snnconv finetune``: one epoch
+    of BPTT at T = COST_T on the first ``--finetune-images`` training images."""
     snn = convert(prepared, calib_x, ConversionSettings(threshold="qcfs", neuron="if",
-                  calibrate="none", target_timesteps=COST_T))  # fmt: skip
+                  calibrate=calibrate, target_timesteps=COST_T))  # fmt: skip
     n = args.finetune_images
     start = time.process_time()
-    settings = FinetuneSettings(epochs=1, timesteps=COST_T, lr=args.lr, seed=args.seed)
+    settings = FinetuneSettings(epochs=1, timesteps=COST_T, lr=args.finetune_lr, seed=args.seed)
     tuned, _ = finetune(snn, train.x[:n], train.y[:n], settings)
     seconds = round(time.process_time() - start, 1)
     r = simulate(tuned, test.x, test.y, SimulationSettings(timesteps=max(TIMESTEPS)))
@@ -131,10 +131,23 @@ def finetuned(prepared, calib_x, train, test, args) -> dict:
         "accuracy": {str(t): r.accuracy_per_step[t - 1] for t in TIMESTEPS},
         "synops_per_image_t4": round(c.synops_per_image),
         "energy_ratio_t4": c.energy.ratio,
+        "calibrate": calibrate,
+        "finetune_lr": args.finetune_lr,
         "finetune_images": min(n, len(train.x)),
         "finetune_timesteps": COST_T,
         "finetune_cpu_seconds": seconds,
     }
+
+
+def finetune_rows(name, graph, train, test, args) -> None:
+    """``--finetune-saved DIR``: the prepared ANNs bench saved (``--save``), converted and
+    fine-tuned as SNNs with more images or calibration first."""
+    for path in sorted(Path(args.finetune_saved).glob(f"{name}-L*.onnx")):
+        prepared = load_onnx(path)
+        for calibrate in args.finetune_calibrate.split(","):
+            row = {"bench": "prepare-finetune", "model": name, "prepared": path.name}
+            row |= finetuned(prepared, train.x[:CALIB_IMAGES], train, test, args, calibrate)
+            print(json.dumps(row), flush=True)
 
 
 def reference_rows(name, graph, train, test, args) -> None:
@@ -178,6 +191,9 @@ def main() -> None:
     p.add_argument("--calibrated-timesteps", default="1,2,4,8", help="T fitted by search+bias")
     p.add_argument("--extras", default="finetune,nir", help="after the last epoch")
     p.add_argument("--finetune-images", type=int, default=10000)
+    p.add_argument("--finetune-lr", type=float, default=FinetuneSettings.lr)
+    p.add_argument("--finetune-saved", metavar="DIR", help="only fine-tune the ANNs saved here")
+    p.add_argument("--finetune-calibrate", default="none,search+bias")
     p.add_argument("--save", metavar="DIR", help="write each prepared ANN of the last epoch here")
     p.add_argument("--reference", action="store_true")
     p.add_argument("--reference-timesteps", default="1,2,4,8,16")
@@ -190,7 +206,9 @@ def main() -> None:
         graph = load_onnx(train_or_load(name, threads=1))
         train = load_dataset(FASHION_MNIST, split="train", limit=args.train_limit)
         test = load_dataset(FASHION_MNIST, limit=args.test_limit)
-        (reference_rows if args.reference else prepared_rows)(name, graph, train, test, args)
+        rows = reference_rows if args.reference else prepared_rows
+        rows = finetune_rows if args.finetune_saved else rows
+        rows(name, graph, train, test, args)
 
 
 if __name__ == "__main__":
