@@ -37,7 +37,7 @@ def test_threshold_methods_are_one_registry_parsed_and_named_through_it():
         assert isinstance(method, METHODS[text.partition(":")[0]])
         assert str(method) == text
     assert str(parse_method("percentile")) == "percentile:99.99"
-    with pytest.raises(InputError, match="use max, percentile:P .*, mse or spikenorm"):
+    with pytest.raises(InputError, match="use max, percentile:P .*, mse, spikenorm or qcfs"):
         parse_method("median")
 
 

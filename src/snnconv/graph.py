@@ -15,6 +15,9 @@ Op vocabulary (attributes / params):
                    / scale [C], shift [C]
 ``relu``           (none)
 ``clip``           min, max (min is 0: a bounded ReLU)
+``qcfs``           levels (L >= 1) / threshold [1] or [C] (λ): quantisation clip-floor-shift,
+                   λ·clip(floor(x·L/λ + ½)/L, 0, 1), what ``snnconv prepare`` trains
+                   (``snnconv.ops.qcfs``)
 ``avgpool``        kernel (kh, kw), stride, padding (4), ceil_mode, count_include_pad
 ``maxpool``        kernel, stride, padding (4), dilation, ceil_mode
 ``global_avgpool`` (none)
@@ -67,6 +70,7 @@ ANN_OPS = frozenset(
         "affine",
         "relu",
         "clip",
+        "qcfs",
         "avgpool",
         "maxpool",
         "global_avgpool",
@@ -96,7 +100,7 @@ ANN_ONLY_OPS = frozenset({"sigmoid", "softmax", "lrn"})
 #: Ops with weights: their work is multiply-accumulates in an ANN, spike deliveries in an SNN.
 SYNAPTIC_OPS = frozenset({"conv", "linear"})
 #: Ops whose output is an activation that conversion turns into spiking neurons.
-ACTIVATION_OPS = frozenset({"relu", "clip"})
+ACTIVATION_OPS = frozenset({"relu", "clip", "qcfs"})
 
 
 class GraphError(ValueError):

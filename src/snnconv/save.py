@@ -45,7 +45,10 @@ def to_onnx(graph: Graph) -> onnx.ModelProto:
     opsets = [helper.make_opsetid("", OPSET)]
     if graph.is_snn or any(n.op in BLOCK_OPS for n in graph.nodes):
         opsets.append(helper.make_opsetid(SNN_DOMAIN, 1))
-    model = helper.make_model(g, opset_imports=opsets, producer_name="snnconv")
+    opsets += [helper.make_opsetid(d, 1) for d in sorted({f.domain for f in writer.functions})]
+    model = helper.make_model(
+        g, opset_imports=opsets, producer_name="snnconv", functions=list(writer.functions)
+    )
     model.ir_version = IR_VERSION
     helper.set_model_props(model, dict(graph.metadata))
     onnx.checker.check_model(model)
@@ -56,9 +59,16 @@ class Writer:
     """Accumulates ONNX nodes and initializers, one IR node at a time; each op's spec writes
     its own node (``OpSpec.write``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, functions: list[onnx.FunctionProto] | None = None) -> None:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
+        #: Model-local functions the nodes call (ops written as standard ops onnxruntime runs).
+        self.functions: list[onnx.FunctionProto] = [] if functions is None else functions
+
+    def function(self, proto: onnx.FunctionProto) -> None:
+        """Define ``proto`` in the model (once, however many nodes call it)."""
+        if all((f.domain, f.name) != (proto.domain, proto.name) for f in self.functions):
+            self.functions.append(proto)
 
     def param(self, node: Node, key: str, value: np.ndarray | None = None) -> str:
         """A parameter of ``node`` (or ``value`` in its place) as a float32 initializer."""
@@ -82,8 +92,8 @@ class Writer:
         self.emit(node, op_type, inputs, domain=SNN_DOMAIN, **attrs)
 
     def nested(self) -> Writer:
-        """A writer for a subgraph (a block's body)."""
-        return Writer()
+        """A writer for a subgraph (a block's body); its functions are the model's."""
+        return Writer(self.functions)
 
     def write(self, node: Node) -> None:
         spec = SPECS.get(node.op)

@@ -3,6 +3,7 @@ steps that fit the SNN at its target T."""
 
 # registers the method that simulates in the loop (the others register where they are defined)
 from snnconv.calibrate import spikenorm  # noqa: E402, F401, I001
+from snnconv.calibrate import prepared  # noqa: F401  (--threshold qcfs)
 from snnconv.calibrate.observe import observe_thresholds
 from snnconv.calibrate.thresholds import METHODS, ThresholdMethod, parse_method
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from snnconv import threads
 from snnconv.cli.options import (
@@ -18,7 +20,7 @@ from snnconv.cli.options import (
 )
 from snnconv.cli.output import check_outputs, console, err_console
 from snnconv.cli.progress import progress_bar, stage_progress
-from snnconv.convert import ConversionSettings, convert
+from snnconv.convert import ConversionSettings, convert, prepared_defaults
 from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import NEURONS, RESETS
@@ -62,9 +64,11 @@ def default_output(model: str | None, factory: str | None) -> str:
     "--threshold",
     default=ConversionSettings.threshold,
     show_default=True,
-    help="max | percentile:P | mse | spikenorm. mse fits the rate error at "
+    help="max | percentile:P | mse | spikenorm | qcfs. mse fits the rate error at "
     "--target-timesteps; spikenorm (Sengupta et al. 2019) sets each layer, in order, to the "
-    "largest input current it gets in the SNN over --target-timesteps steps.",
+    "largest input current it gets in the SNN over --target-timesteps steps; qcfs takes the "
+    "thresholds λ of a model from snnconv prepare. A prepared model defaults to --threshold "
+    "qcfs --neuron if --calibrate search+bias --target-timesteps L (options given win).",
 )
 @click.option("--per-channel", is_flag=True, help="One threshold per channel, not per layer.")
 @click.option(
@@ -188,6 +192,7 @@ def convert_cmd(
         limit=calib_limit,
     )
     check_images(ds.x, graph.input_shape, f"--calib-data {calib_data}")
+    settings = _for_prepared(graph, conversion, settings)
     with stage_progress() as report:
         snn = convert(graph, ds.x, settings, batch_size=batch_size, progress=report)
     if normalize:
@@ -229,6 +234,26 @@ def convert_cmd(
     for line in describe(recorded(snn)):
         console.print(line, highlight=False, markup=False)
     predict(snn, ds, settings.target_timesteps, batch_size)
+
+
+def _for_prepared(graph, conversion: dict, settings: ConversionSettings) -> ConversionSettings:
+    """A prepared ANN's defaults (``--threshold qcfs``, ``--neuron if``, T = L, ...) for the
+    options the user left at theirs."""
+    ctx = click.get_current_context()
+    defaults = {
+        k: v
+        for k, v in prepared_defaults(graph).items()
+        if ctx.get_parameter_source(k) in (ParameterSource.DEFAULT, None)
+    }
+    if not defaults:
+        return settings
+    err_console.print(
+        "a prepared (QCFS) model: "
+        + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in defaults.items())
+    )
+    settings = replace(ConversionSettings(**conversion), **defaults)
+    settings.check()
+    return apply_target(settings)
 
 
 def predict(snn, ds, timesteps: int, batch_size: int) -> None:

@@ -31,6 +31,7 @@ def cli(threads: int | None) -> None:
     \b
     snnconv demo                                     the whole path on bundled data
     snnconv inspect model.onnx                       layers, shapes, MACs, what converts
+    snnconv prepare model.onnx --data SPEC -L 4 -o model.prepared.onnx   (QCFS, optional)
     snnconv convert model.onnx --calib-data SPEC     ANN -> model.snn.onnx
     snnconv simulate model.snn.onnx --data SPEC -T 32
     snnconv validate model.snn.onnx --data SPEC --min-accuracy 0.9   (CI gate)
@@ -48,12 +49,14 @@ def _register() -> None:
     from snnconv.cli.export_cmd import export_cmd
     from snnconv.cli.finetune_cmd import finetune_cmd
     from snnconv.cli.inspect_cmd import inspect_cmd
+    from snnconv.cli.prepare_cmd import prepare_cmd
     from snnconv.cli.simulate_cmd import simulate_cmd
     from snnconv.cli.validate_cmd import validate_cmd
 
     for cmd in (
         demo_cmd,
         inspect_cmd,
+        prepare_cmd,
         convert_cmd,
         simulate_cmd,
         validate_cmd,

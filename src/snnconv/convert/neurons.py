@@ -45,6 +45,15 @@ def _neuron(n: Node, threshold, neuron_attrs: dict) -> Node:
     return Node(n.name, "if_neuron", n.inputs, attrs, {"threshold": threshold(n.name)})
 
 
+def _qcfs_neuron(n: Node, threshold, neuron_attrs: dict) -> Node:
+    """A prepared layer's neuron keeps L and λ, so its ANN twin is the QCFS layer again
+    (whatever calibration does to the threshold afterwards)."""
+    neuron = _neuron(n, threshold, neuron_attrs)
+    neuron.attrs["qcfs_levels"] = int(n.attrs["levels"])
+    neuron.attrs["qcfs_threshold"] = tuple(float(v) for v in np.ravel(n.params["threshold"]))
+    return neuron
+
+
 def _gate(n: Node, threshold, neuron_attrs: dict) -> Node:
     return Node(n.name, "maxpool_gate", n.inputs, dict(n.attrs))
 
@@ -62,7 +71,12 @@ def _block(n: Node, threshold, neuron_attrs: dict) -> Node:
 
 
 #: What each ANN op becomes in the SNN (ops not named stay as they are).
-_TO_SNN = {**dict.fromkeys(ACTIVATION_OPS, _neuron), "maxpool": _gate, "backres": _block}
+_TO_SNN = {
+    **dict.fromkeys(ACTIVATION_OPS, _neuron),
+    "qcfs": _qcfs_neuron,
+    "maxpool": _gate,
+    "backres": _block,
+}
 
 
 def to_ann(snn: Graph) -> Graph:
@@ -82,6 +96,10 @@ def _unplace(nodes: list[Node]) -> None:
 
 
 def _activation(n: Node) -> Node:
+    levels = n.attrs.get("qcfs_levels")
+    if levels is not None:
+        lam = np.asarray(n.attrs["qcfs_threshold"], np.float32)
+        return Node(n.name, "qcfs", n.inputs, {"levels": levels}, {"threshold": lam})
     clip_max = n.attrs.get("clip_max")
     if clip_max is None:
         return Node(n.name, "relu", n.inputs)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.inliner
 from google.protobuf.message import DecodeError
 from onnx import helper, numpy_helper
 
@@ -23,8 +24,9 @@ from snnconv.load.backres import fold_backres
 from snnconv.load.context import Context
 from snnconv.load.dispatch import walk
 from snnconv.load.limits import check_size
-from snnconv.load.registry import SNN_DOMAIN, known_domains
+from snnconv.load.registry import SNN_DOMAIN, known_domains, lookup
 from snnconv.load.verify import verify_graph
+from snnconv.ops.qcfs import ANN_DOMAIN
 
 MIN_OPSET = 7
 _UNSUPPORTED_HINT = (
@@ -206,8 +208,9 @@ def build_graph(
     """The IR graph of ``model`` and, for verification, the ONNX tensor of each IR node;
     with ``fold``, repeated blocks (exported BackRes) are folded into ``backres`` nodes."""
     opset = _opset(model, name)
-    if model.functions:
-        model = onnx.inliner.inline_local_functions(model)
+    if model.functions:  # inline all but the functions a handler reads as one op (QCFS)
+        own = [(f.domain, f.name) for f in model.functions if lookup(f.domain, f.name)]
+        model = onnx.inliner.inline_selected_functions(model, own, exclude=True)
     g = model.graph
     input_name, input_shape, batch = _graph_input(g, name)
     order = _sorted_nodes(g, {t.name for t in g.initializer} | {i.name for i in g.input}, name)
@@ -298,7 +301,8 @@ def load_body(body: onnx.GraphProto, input_name: str, input_shape: tuple[int, ..
         list(body.output),
         list(body.initializer),
     )
-    opsets = [helper.make_opsetid("", ctx.opset), helper.make_opsetid(SNN_DOMAIN, 1)]
+    opsets = [helper.make_opsetid("", ctx.opset)]
+    opsets += [helper.make_opsetid(d, 1) for d in (SNN_DOMAIN, ANN_DOMAIN)]
     model = helper.make_model(g, opset_imports=opsets)
     graph, _ = build_graph(model, f"{ctx.source} (body of {ctx.node_name})", fold=False)
     if graph.output != graph.nodes[-1].name:

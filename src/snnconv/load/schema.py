@@ -14,6 +14,7 @@ import onnx
 from onnx.defs import SchemaError
 
 from snnconv.load.registry import SNN_DOMAIN
+from snnconv.ops.qcfs import ANN_DOMAIN
 
 _A = onnx.AttributeProto
 
@@ -47,6 +48,8 @@ SNN_INTERFACES = {
             "v0": (_A.FLOAT, True),
             "signed": (_A.INT, False),
             "clip_max": (_A.FLOAT, False),
+            "qcfs_levels": (_A.INT, False),
+            "qcfs_threshold": (_A.FLOATS, False),
         },
         min_inputs=2,  # input, threshold; then optional bias, potential
         max_inputs=4,
@@ -62,12 +65,17 @@ SNN_INTERFACES = {
 }
 
 
+#: ANN ops snnconv writes as model-local functions (``snnconv.ops.qcfs``).
+ANN_INTERFACES = {"QCFS": Interface("snnconv.ann.QCFS", {"levels": (_A.INT, True)}, 2, 2)}
+_DOMAINS = {SNN_DOMAIN: SNN_INTERFACES, ANN_DOMAIN: ANN_INTERFACES}
+
+
 @cache
 def interface(domain: str, op_type: str, opset: int) -> Interface | None:
     """The interface of ``op_type`` at ``opset``; None for an op without a schema (such a
     node has no handler either and is reported as unsupported)."""
-    if domain == SNN_DOMAIN:
-        return SNN_INTERFACES.get(op_type)
+    if domain in _DOMAINS:
+        return _DOMAINS[domain].get(op_type)
     try:
         s = onnx.defs.get_schema(op_type, max_inclusive_version=opset, domain="")
     except SchemaError:

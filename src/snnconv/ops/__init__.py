@@ -1,7 +1,7 @@
 """The IR's ops: one spec per op (``OpSpec``, registered in ``SPECS``), their torch kernels,
 and the ANN forward pass, shape inference and MAC counts built on them."""
 
-from snnconv.ops import activations, pools, spiking, synaptic, wiring  # noqa: F401  (register)
+from snnconv.ops import activations, pools, qcfs, spiking, synaptic, wiring  # noqa: F401
 from snnconv.ops.forward import (
     ann_forward,
     infer_shapes,

@@ -7,6 +7,7 @@ from snnconv.load.handlers import (  # noqa: F401
     activations,
     elementwise,
     pooling,
+    qcfs,
     shapes,
     snn_domain,
     synapses,
