@@ -257,14 +257,15 @@ def test_neurobench_metrics_on_the_bundled_digits_cnn(variant):
     """The bundled digits CNN (conv-BN-relu x2, a residual add, average pooling, global
     average pooling, linear), 16 test images, T = 8. First the rebuild must compute the
     engine's very spikes and output; then every metric must equal NeuroBench's, or differ
-    by exactly what the definitions differ by, each counted here from the layers' inputs:
+    by exactly what the definitions differ by (docs/energy.md, "Known differences"):
 
     * a layer fed spikes through pooling (``/5/Conv``, ``/10/Gemm``): each spike reaches it
       as an event, an AC for us; NeuroBench sees the pooled values, non-binary, and counts
       their non-zero (input, weight) pairs as MACs;
     * our ACs include the synapses with zero weights (a spike's whole fan-out); NeuroBench's
       leave them out (only the ``if-pruned`` variant has zero weights);
-    * NeuroBench's footprint also holds the snnTorch neurons' own buffers;
+    * NeuroBench's footprint also holds the snnTorch neurons' own buffers, the membranes
+      the check run left among them;
     * NeuroBench rounds connection sparsity to 4 decimals.
 
     Tolerance rel 1e-6: NeuroBench sums its counts in float32, exact only below 2**24."""
