@@ -1,6 +1,6 @@
 """Our NeuroBench metrics against the ``neurobench`` package itself (2.3), on the same net
 and the same spikes: the converted SNN rebuilt in torch, node by node, with snnTorch-class
-neurons that follow our IF dynamics, run under NeuroBench's hooks."""
+neurons that follow our IF and signed IF dynamics, run under NeuroBench's hooks."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def _tensor(node, key):
 
 def _synapse(node, scale):
     """A conv or linear layer; the amplitude of the spikes it receives (their layer's
-    threshold) is folded into its weights, as snnconv's engine does, so spikes stay 0/1."""
+    threshold) is folded into its weights, as snnconv's engine does, so spikes stay 0/±1."""
     w, b = _tensor(node, "weight"), _tensor(node, "bias")
     if node.op == "conv":
         a = node.attrs
@@ -86,7 +86,8 @@ _NEURONS = {0: _IF, 1: _SignedIF}
 
 
 def _neuron(node, scale):
-    theta = float(np.asarray(node.params["threshold"]).item())
+    theta = float(np.asarray(node.params["threshold"]).item())  # one threshold a layer
+    assert node.attrs["reset"] == "subtract"  # the only reset the neurons here follow
     kind = _NEURONS[node.attrs.get("signed", 0)]
     return kind(theta, float(node.attrs["v0"]), _tensor(node, "bias")), theta
 
