@@ -291,6 +291,8 @@ def test_neurobench_metrics_on_the_bundled_digits_cnn(variant):
         assert any(float(s.min()) < 0 for s in spikes.values())  # signed spikes do occur
 
     report = simulate(snn, x, y, SimulationSettings(timesteps=T))
+    correct = (mean.argmax(2) == torch.as_tensor(y)).double().mean(1)
+    assert report.accuracy_per_step == pytest.approx(correct.tolist())  # what simulate reports
     ours = report.neurobench
     theirs, extra = _neurobench(net, x, T)
     rows = {row.name: row for row in report.layers}
