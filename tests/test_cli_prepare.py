@@ -62,7 +62,11 @@ def test_convert_defaults_for_a_prepared_model_and_nir_paths(prepared):
     assert code == 0, err
     conversion = json.loads(load_onnx(d / "digits.nir.snn.onnx").metadata["snnconv.conversion"])
     assert conversion["calibrate"] == "none" and conversion["target_timesteps"] == 8
-    assert conversion["threshold"] == "qcfs" and conversion["reset"] == "zero"
+    # NIR's own nodes express reset by subtraction and the initial membrane: the target keeps them
+    assert conversion["threshold"] == "qcfs" and conversion["neuron"] == "if"
+    assert conversion["reset"] == "subtract"
+    deployment = json.loads(load_onnx(d / "digits.nir.snn.onnx").metadata["snnconv.deployment"])
+    assert deployment["nir_exact"] is True and deployment["blockers"] == []
     code, err = run_in_process(
         "export", str(d / "digits.nir.snn.onnx"), "--format", "nir", "-o", str(d / "d.nir")
     )
