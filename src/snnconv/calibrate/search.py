@@ -33,17 +33,19 @@ from snnconv.ops import ann_forward
 COARSE = (-4, -2, 0, 2, 4)  # 0.5, 2**-0.5, 1, 2**0.5, 2
 STEP, FINE = 2, 1
 LOWEST, HIGHEST = -12, 12  # 1/8 .. 8
-#: Calibration images simulated per candidate. 64 instead of 128 moved the default
-#: conversion's accuracy less than another draw of calibration images does (docs/speed.md).
-SEARCH_IMAGES = 64
-#: The defaults of the search's savings (measured in bench/search_savings.py, docs/speed.md):
-#: one second-pass point; candidates of a layer judged WINDOW neuron layers on, or at the
-#: output where that is nearer, so that a candidate simulates at most WINDOW + 1 neuron
-#: layers and the search's cost grows linearly with depth (the bench nets have at most 7
-#: neuron layers: judged at the output). Early stop is off: on the 15-layer vgg16 bench net
-#: with binary neurons the error has second dips it misses (83.1 against 87.3 % at T = 8).
+#: Calibration images simulated per candidate. 64 cost binary-IF conversions accuracy: the
+#: VGG-style bench net with --target nir at T = 8 lost 1.3 points over three calibration
+#: draws, with ONE_FINE (docs/speed.md).
+SEARCH_IMAGES = 128
+#: The search's savings (measured in bench/search_savings.py, docs/speed.md). On by default:
+#: candidates of a layer judged WINDOW neuron layers on, or at the output where that is
+#: nearer, so that a candidate simulates at most WINDOW + 1 neuron layers and the search's
+#: cost grows linearly with depth (the bench nets have at most 7 neuron layers: judged at the
+#: output). Off: early stop, which misses second dips in the error (the 15-layer vgg16 bench
+#: net with binary neurons: 83.1 against 87.3 % at T = 8), and one second-pass point, which
+#: with 64 search images cost the binary-IF conversions above.
 EARLY_STOP = False
-ONE_FINE = True
+ONE_FINE = False
 WINDOW: int | None = 8
 
 
