@@ -26,6 +26,7 @@ from snnconv.calibrate.thresholds import MseMethod
 from snnconv.convert import prepare_ann
 from snnconv.data.fit import check_images, check_labels
 from snnconv.errors import InputError
+from snnconv.finetune.train import check_training
 from snnconv.finetune.trainable_ann import TrainableAnn
 from snnconv.graph import ACTIVATION_OPS, BLOCK_OPS, Graph, Node
 from snnconv.ops import infer_shapes
@@ -47,17 +48,11 @@ class PrepareSettings:
     seed: int = 0
 
     def check(self) -> None:
-        for value, flag in (
-            (self.levels, "--levels"),
-            (self.epochs, "--epochs"),
-            (self.batch_size, "--batch-size"),
-        ):
-            if value < 1:
-                raise InputError(f"{flag} must be >= 1, got {value}")
-        if not self.lr > 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
+        check_training(
+            {"--levels": self.levels, "--epochs": self.epochs, "--batch-size": self.batch_size},
+            self.lr,
+            self.device,
+        )
 
 
 @dataclass

@@ -31,17 +31,27 @@ class FinetuneSettings:
     seed: int = 0
 
     def check(self) -> None:
-        for value, flag in (
-            (self.epochs, "--epochs"),
-            (self.timesteps, "--timesteps"),
-            (self.batch_size, "--batch-size"),
-        ):
-            if value < 1:
-                raise InputError(f"{flag} must be >= 1, got {value}")
-        if not self.lr > 0:
-            raise InputError(f"--lr must be > 0, got {self.lr}")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
+        check_training(
+            {
+                "--epochs": self.epochs,
+                "--timesteps": self.timesteps,
+                "--batch-size": self.batch_size,
+            },
+            self.lr,
+            self.device,
+        )
+
+
+def check_training(counts: dict[str, int], lr: float, device: str) -> None:
+    """What every training loop here needs of its settings: counts (by flag) of at least 1, a
+    positive learning rate, and the device torch can use."""
+    for flag, value in counts.items():
+        if value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
+    if not lr > 0:
+        raise InputError(f"--lr must be > 0, got {lr}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
 
 
 @dataclass
