@@ -24,15 +24,12 @@ import torch.nn.functional as F
 from snnconv.calibrate.observe import observe_thresholds
 from snnconv.calibrate.thresholds import MseMethod
 from snnconv.convert import prepare_ann
-from snnconv.data.fit import check_images, check_labels
 from snnconv.errors import InputError
-from snnconv.finetune.train import check_training
+from snnconv.finetune.epochs import History, Progress, check_data, check_training, run_epoch
 from snnconv.finetune.trainable_ann import TrainableAnn
 from snnconv.graph import ACTIVATION_OPS, BLOCK_OPS, Graph, Node
 from snnconv.ops import infer_shapes
 
-#: ``progress(images, loss, accuracy)``: images just trained on, the batch's loss and accuracy.
-Progress = Callable[[int, float, float], None]
 #: Images the λ observers sample (the first of the training data).
 INIT_IMAGES = 1024
 
@@ -56,11 +53,9 @@ class PrepareSettings:
 
 
 @dataclass
-class PrepareHistory:
+class PrepareHistory(History):
     """Per epoch: mean training loss, training accuracy, seconds of CPU time (process time)."""
 
-    loss: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
 
 
@@ -131,7 +126,7 @@ def prepare(
     the prepared ANN (its metadata records how, ``snnconv.prepare``) and the history.
     ``on_epoch(epoch, graph)`` is told of the prepared graph after each epoch."""
     settings.check()
-    _check_data(ann, x, y)
+    check_data(ann, x, y)
     torch.manual_seed(settings.seed)
     g = to_qcfs(ann, x[:INIT_IMAGES], settings.levels, per_channel=settings.per_channel)
     device = torch.device(settings.device)
@@ -139,24 +134,18 @@ def prepare(
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     order = torch.Generator().manual_seed(settings.seed)
     history = PrepareHistory()
+
+    def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = net(xb)
+        return logits, F.cross_entropy(logits, yb)
+
     for epoch in range(1, settings.epochs + 1):
-        start, total_loss, correct = time.process_time(), 0.0, 0
-        for idx in torch.randperm(len(x), generator=order).split(settings.batch_size):
-            xb = torch.as_tensor(x[idx.numpy()], device=device)
-            yb = torch.as_tensor(y[idx.numpy()], device=device)
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            net.clamp_thresholds()
-            batch_correct = int((logits.argmax(1) == yb).sum())
-            total_loss += float(loss.detach()) * len(idx)
-            correct += batch_correct
-            if progress:
-                progress(len(idx), float(loss.detach()), batch_correct / len(idx))
-        history.loss.append(total_loss / len(x))
-        history.accuracy.append(correct / len(x))
+        start = time.process_time()
+        loss, accuracy = run_epoch(
+            x, y, settings.batch_size, order, device, step, opt, progress, net.clamp_thresholds
+        )
+        history.loss.append(loss)
+        history.accuracy.append(accuracy)
         history.seconds.append(round(time.process_time() - start, 2))
         if on_epoch:
             on_epoch(epoch, _finish(net, ann, settings, len(x), history))
@@ -190,13 +179,6 @@ def ann_accuracy(ann: Graph, x: np.ndarray, y: np.ndarray, batch_size: int = 256
         out = net(torch.as_tensor(x[start : start + batch_size]))
         correct += int((out.argmax(1) == torch.as_tensor(y[start : start + batch_size])).sum())
     return correct / len(x)
-
-
-def _check_data(ann: Graph, x: np.ndarray, y: np.ndarray) -> None:
-    if len(x) == 0:
-        raise InputError("no training images")
-    check_images(x, ann.input_shape, "training data")
-    check_labels(y, int(np.prod(infer_shapes(ann)[ann.output])), "training data")
 
 
 __all__ = ["PrepareHistory", "PrepareSettings", "ann_accuracy", "prepare", "to_qcfs"]

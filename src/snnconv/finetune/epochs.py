@@ -1,0 +1,77 @@
+"""What the two training loops here share (``finetune`` of an SNN, ``prepare`` of an ANN):
+their settings and data checks, and one epoch over the data in a seeded random order."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from snnconv.data.fit import check_images, check_labels
+from snnconv.errors import InputError
+from snnconv.graph import Graph
+from snnconv.ops import infer_shapes
+
+#: (images done, loss, accuracy) of each batch, for a progress bar.
+Progress = Callable[[int, float, float], None]
+
+
+@dataclass
+class History:
+    """Mean training loss and accuracy of each epoch."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+
+
+def check_training(counts: dict[str, int], lr: float, device: str) -> None:
+    """What every training loop here needs of its settings: counts (by flag) of at least 1, a
+    positive learning rate, and the device torch can use."""
+    for flag, value in counts.items():
+        if value < 1:
+            raise InputError(f"{flag} must be >= 1, got {value}")
+    if not lr > 0:
+        raise InputError(f"--lr must be > 0, got {lr}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for, but torch sees no CUDA device here")
+
+
+def check_data(graph: Graph, x: np.ndarray, y: np.ndarray) -> None:
+    """Training images that fit ``graph``'s input, and labels within its outputs."""
+    if len(x) == 0:
+        raise InputError("no training images")
+    check_images(x, graph.input_shape, "training data")
+    check_labels(y, int(np.prod(infer_shapes(graph)[graph.output])), "training data")
+
+
+def run_epoch(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    order: torch.Generator,
+    device: torch.device,
+    step: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    opt: torch.optim.Optimizer,
+    progress: Progress | None = None,
+    after_step: Callable[[], None] | None = None,
+) -> tuple[float, float]:
+    """One pass over (x, y) in batches drawn by ``order``: ``step(xb, yb)`` gives (logits,
+    loss), then an optimizer step and ``after_step``. Returns the mean loss and accuracy."""
+    total_loss, correct = 0.0, 0
+    for idx in torch.randperm(len(x), generator=order).split(batch_size):
+        xb = torch.as_tensor(x[idx.numpy()], device=device)
+        yb = torch.as_tensor(y[idx.numpy()], device=device)
+        logits, loss = step(xb, yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if after_step:
+            after_step()
+        batch_correct = int((logits.argmax(1) == yb).sum())
+        total_loss += float(loss.detach()) * len(idx)
+        correct += batch_correct
+        if progress:
+            progress(len(idx), float(loss.detach()), batch_correct / len(idx))
+    return total_loss / len(x), correct / len(x)
