@@ -15,26 +15,34 @@ from snnconv.neurons.kind import NeuronKind, register
 
 
 def signed_steps(v, current, static: bool, theta, spikes, state, key: str) -> None:
-    """Signed IF over a chunk in place; ``state[key]`` holds the net spike counts."""
-    net = state.get(key)
-    if net is None:
-        net = torch.zeros_like(v)
-    # step buffers in v's layout (channels-last after a conv): no allocation per step
-    fell = torch.empty_like(v, dtype=torch.bool)
-    owes = torch.empty_like(v, dtype=torch.bool)
+    """Signed IF over a chunk in place; ``state[key]`` holds minus the net spike counts.
+    ``theta``: a float, or a tensor that broadcasts against ``v``.
+
+    A neuron falls (emits -1) where its membrane is below 0 and its net count above 0, i.e.
+    where ``max(v, -net) < 0``: one comparison, on one float buffer, nothing allocated per
+    step.
+    """
+    neg_net = state.get(key)
+    if neg_net is None:
+        neg_net = torch.zeros_like(v)
+    fell = torch.empty_like(v)  # in v's layout (channels-last after a conv)
+    scalar = isinstance(theta, float)
     for t in range(len(spikes)):
         s = spikes[t]
         v.add_(current if static else current[t])
-        torch.ge(v, theta, out=s)
-        torch.lt(v, 0, out=fell).logical_and_(torch.gt(net, 0, out=owes))
-        s.sub_(fell.to(s.dtype))
-        net.add_(s)
-        v.addcmul_(s, theta, value=-1.0)
-    state[key] = net
+        torch.ge(v, theta, out=s)  # written as 0/1 floats
+        torch.lt(torch.maximum(v, neg_net, out=fell), 0, out=fell)
+        s.sub_(fell)
+        neg_net.sub_(s)
+        if scalar:
+            v.sub_(s, alpha=theta)
+        else:
+            v.addcmul_(s, theta, value=-1.0)
+    state[key] = neg_net
 
 
 def _steps(v, current, static, theta, threshold, spikes, attrs, state, key) -> None:
-    signed_steps(v, current, static, theta, spikes, state, f"{key}:net")
+    signed_steps(v, current, static, threshold, spikes, state, f"{key}:neg_net")
 
 
 SIGNED_IF = register(
