@@ -42,8 +42,10 @@ class Counts:
     effective_macs: dict[str, float] = field(default_factory=dict)
     per_image: bool = False
     # whether to count what only the energy models need (input events, reached outputs,
-    # membrane updates, effective MACs): not in calibration's runs, which keep no counts
+    # membrane updates, effective MACs)
     traffic: bool = True
+    # whether layers count at all: not in calibration's runs, which read no counts
+    kept: bool = True
     predictions: np.ndarray | None = None  # T x N, the argmax at each step
     image_synops: np.ndarray | None = None  # T x N, all layers
     image_spikes: np.ndarray | None = None  # T x N, all layers

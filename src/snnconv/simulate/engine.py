@@ -276,7 +276,7 @@ class Simulator:
                     k: Value(v.data[keep], static=True, readout=v.readout)
                     for k, v in static_cache.items()
                 }
-        return counts, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
+        return counts, {k: _joined(v).flatten(0, 1) for k, v in recorded.items()}
 
     @staticmethod
     def _count_correct(counts: Counts, predictions, y, t0, running) -> None:
@@ -328,7 +328,7 @@ class Simulator:
         last = None if stop is None else names.index(stop)
         state: dict[str, torch.Tensor] = {}
         static_cache: dict[str, Value] = {}
-        counts = Counts(timesteps, images=batch, traffic=False)
+        counts = Counts(timesteps, images=batch, traffic=False, kept=False)
         recorded: dict[str, list[torch.Tensor]] = {n: [] for n in record}
         cut = None if stop is None else Cut(stop, chunk, batch)
         for c, t0 in enumerate(range(0, timesteps, chunk)):
@@ -345,7 +345,7 @@ class Simulator:
                 cut.values.append(out)
             else:
                 self._read_out(out[self.graph.output], chunk_)
-        return cut, {k: torch.cat(v).flatten(0, 1) for k, v in recorded.items()}
+        return cut, {k: _joined(v).flatten(0, 1) for k, v in recorded.items()}
 
     def _run_chunk(self, inp: Value, chunk: Chunk, static_cache: dict[str, Value]) -> Value:
         values = self._run_nodes({self.graph.input_name: inp}, chunk, static_cache, 0, None)
@@ -371,3 +371,8 @@ class Simulator:
             for name in done:
                 values.pop(name, None)
         return values
+
+
+def _joined(chunks: list[torch.Tensor]) -> torch.Tensor:
+    """A record's chunks in step order (no copy of a lone chunk)."""
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)

@@ -69,19 +69,23 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
         changes = membrane_changes(current, spikes, t0)
         chunk.counts.add("membrane_updates", node.name, t0, changes)
     state[node.name] = v
+    if node.name in chunk.recorded:
+        chunk.recorded[node.name].append(spikes)
+    flat = spikes.flatten(0, 1)
+    # binary spikes are their own events (the same tensor: what is_spikes checks)
+    binary = kind.spikes == "binary"
+    if not chunk.counts.kept:  # events only where a later layer asks for them
+        own = flat if binary else None
+        return Value(flat, False, events=own, make_events=lambda: kind.events(flat), scale=theta)
     events = kind.events(spikes)
     # The sum over channels comes first and is kept: it is what the layers receiving these
     # spikes need to count their synops.
     per_position = events.sum(2)
     chunk.counts.add("spikes", node.name, t0, per_position.view(steps, batch, -1).sum(2))
-    if node.name in chunk.recorded:
-        chunk.recorded[node.name].append(spikes)
-    flat = spikes.flatten(0, 1)
     return Value(
         flat,
         False,
-        # binary spikes are their own events (the same tensor: what is_spikes checks)
-        events=flat if events is spikes else events.flatten(0, 1),
+        events=flat if binary else events.flatten(0, 1),
         scale=theta,
         channel_events=per_position.flatten(0, 1),
     )

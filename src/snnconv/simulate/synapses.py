@@ -60,6 +60,14 @@ def run_synapse(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) 
             macs = sim.macs[node.name] * batch
             counts.ann_part_macs[node.name] = counts.ann_part_macs.get(node.name, 0.0) + macs
         return Value(out, static=False, readout=True)
+    if counts.kept:
+        _count(sim, node, spec, arg, data, out, steps, t0, counts)
+    return Value(out, static=False, bias=p["bias"] if fused_bias else None)
+
+
+def _count(sim, node: Node, spec: OpSpec, arg: Value, data, out, steps: int, t0: int, counts):
+    """What a spiking layer's step costs: synops for spikes in, MACs for analog values in."""
+    batch = len(data) // steps
     if arg.spiking:
         # float64 for exact counts; the channel events are small, the spikes never copied
         events = arg.channel_events
@@ -73,7 +81,6 @@ def run_synapse(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) 
         if counts.traffic:
             effective = effective_macs(sim, node, spec, data).view(steps, batch)
             counts.add("effective_macs", node.name, t0, effective)
-    return Value(out, static=False, bias=p["bias"] if fused_bias else None)
 
 
 def count_traffic(sim, node: Node, spec: OpSpec, events, out, steps: int, t0: int, counts):
