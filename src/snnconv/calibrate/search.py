@@ -58,6 +58,7 @@ def search_thresholds(
     batch_size: int = 128,
     progress: Callable[[int], None] | None = None,
     target: torch.Tensor | None = None,
+    start_error: float | None = None,
     early_stop: bool | None = None,
     window: int | None = None,
     one_fine: bool | None = None,
@@ -65,14 +66,15 @@ def search_thresholds(
     """Return ``snn`` with searched thresholds, and the scale chosen for each neuron layer.
 
     ``ann`` is the ANN ``snn`` was converted from (batch norm folded); BackRes passes are
-    searched as their own layers (``name#r``), like the bias calibration does. ``target``:
-    the ANN's output on ``x``, where the caller has it already. ``early_stop``: fewer
-    candidates (see COARSE), a different choice where the error has more than one dip.
-    ``window`` W: judge a layer's candidates by the error of the neuron layer W layers on
-    (its rate x threshold against the ANN's activation, clipped there), or of the output
-    where that is nearer, so that a candidate simulates at most W + 1 layers (0: always the
-    output). ``one_fine``: one second-pass candidate (see COARSE). They default to
-    EARLY_STOP, WINDOW and ONE_FINE.
+    searched as their own layers (``name#r``), like the bias calibration does. ``target``: the
+    ANN's output on ``x``, where the caller has it already; ``start_error``: ``snn``'s output
+    error against it (``output_error``), where the caller has measured it. ``early_stop``:
+    fewer candidates (see COARSE), a different choice where the error has more than one dip.
+    ``window`` W: judge a layer's candidates by the error of the neuron layer W layers on (its
+    rate x threshold against the ANN's activation, clipped there), or of the output where that
+    is nearer, so that a candidate simulates at most W + 1 layers (0: always the output).
+    ``one_fine``: one second-pass candidate (see COARSE). They default to EARLY_STOP, WINDOW
+    and ONE_FINE.
     """
     early_stop = EARLY_STOP if early_stop is None else early_stop
     window = WINDOW if window is None else window
@@ -82,7 +84,7 @@ def search_thresholds(
         target = ann_forward(ann, torch.as_tensor(x))[0].flatten(1)
     searched, scales = _search_flat(
         flat.copy(), unroll(ann), x, target, timesteps, batch_size, progress,
-        (early_stop, one_fine), window,
+        (early_stop, one_fine), window, start_error,
     )  # fmt: skip
     return (stack_passes(snn, searched) if flat is not snn else searched), scales
 
@@ -95,7 +97,9 @@ def output_error(
     return LayerWalk(snn, x, timesteps, batch_size).output_error(target)
 
 
-def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progress, how, window):
+def _search_flat(
+    snn: Graph, ann: Graph, x, target, timesteps, batch_size, progress, how, window, start_error
+):
     walk = LayerWalk(snn, x, timesteps, batch_size)
     neurons = [n for n in snn if n.op == "if_neuron"]
     acts = {}
@@ -110,13 +114,15 @@ def _search_flat(snn: Graph, ann: Graph, x, target, timesteps, batch_size, progr
         return _layer_error(walk, judge, acts[judge.name], timesteps)
 
     scales: dict[str, float] = {}
-    best_error = error()
+    best_error = None if window else start_error  # the error of the thresholds in place
     for k, neuron in enumerate(walk.layers()):
         cap = ann.node(neuron.name).attrs.get("max")  # a bounded ReLU clips the ANN there
         if window:
             judge_was, judge = judge, neurons[k + window] if k + window < len(neurons) else None
             if judge is not judge_was:  # the judge moved on
-                best_error = error()
+                best_error = None
+        if best_error is None:
+            best_error = error()
         scales[neuron.name], best_error = _search_layer(neuron, cap, best_error, error, *how)
         if progress:
             progress(1)

@@ -56,6 +56,9 @@ class StepContext:
     batch_size: int
     targets: AnnTargets
     progress: Callable[[str, int], Callable[[int], None] | None]  # (stage, total) -> advance
+    #: The output error on the search images (``search.output_error``) of the SNN the steps
+    #: start from, where the caller measured it.
+    start_error: float | None = None
 
 
 class LayerStep:
@@ -94,6 +97,7 @@ class Search(LayerStep):
             batch_size=ctx.batch_size,
             progress=ctx.progress(cls.stage, _layers(snn)),
             target=ctx.targets.output(n),
+            start_error=ctx.start_error,
         )
         snn.metadata["snnconv.threshold_scales"] = json.dumps(
             {k: round(v, 4) for k, v in scales.items()}

@@ -175,7 +175,9 @@ def convert(
     snns = {}
     for kind in contenders:
         tag = f" ({kind})" if auto else ""
-        snns[kind] = _layerwise(placed[kind], settings, targets, batch_size, progress, timer, tag)
+        snns[kind] = _layerwise(
+            placed[kind], settings, targets, batch_size, progress, timer, tag, before.get(kind)
+        )
     if auto:
         with timer("neuron choice"):
             snn = _choose_neuron(snns, targets, settings.target_timesteps, batch_size, before)
@@ -206,14 +208,18 @@ def _hybrid(snn: Graph, settings) -> Graph:
     return snn
 
 
-def _layerwise(snn: Graph, settings, targets, batch_size, progress, timer, tag: str) -> Graph:
-    """The layer-wise steps on ``snn`` (hybrid-cut already)."""
+def _layerwise(
+    snn: Graph, settings, targets, batch_size, progress, timer, tag: str, error: float | None
+) -> Graph:
+    """The layer-wise steps on ``snn`` (hybrid-cut already); ``error``: its output error on
+    the search images, where measured."""
     ctx = steps.StepContext(
         timesteps=settings.target_timesteps,
         calibration_images=settings.calibration_images,
         batch_size=batch_size,
         targets=targets,
         progress=lambda stage, total: _stage(progress, stage + tag, total),
+        start_error=error,
     )
     timed = lambda stage: timer(stage + tag)
     return steps.run_steps(snn, parse_layerwise(settings.calibrate), ctx, timed)
