@@ -162,9 +162,33 @@ def rate_quantise(a: np.ndarray, threshold: float, timesteps: int, v0: float) ->
 
 
 def mse_threshold(values: np.ndarray, maximum: float, timesteps: int, v0: float) -> float:
-    """The threshold in (0, max] minimising the T-step rate-quantisation error on ``values``."""
+    """The threshold in (0, max] minimising the T-step rate-quantisation error on ``values``
+    (``rate_quantise``)."""
     if values.size == 0 or maximum <= 0:
         return float(maximum) if maximum > 0 else 1.0
     candidates = maximum * np.linspace(0.05, 1.0, 96)
-    errors = [np.mean((values - rate_quantise(values, c, timesteps, v0)) ** 2) for c in candidates]
-    return float(candidates[int(np.argmin(errors))])
+    return float(candidates[int(np.argmin(quantisation_errors(values, candidates, timesteps, v0)))])
+
+
+def quantisation_errors(
+    values: np.ndarray, thresholds: np.ndarray, timesteps: int, v0: float
+) -> np.ndarray:
+    """Mean squared ``rate_quantise`` error of ``values`` for each threshold, from one sort:
+    level k >= 1 holds the values from (k - v0) * threshold / T up (T: all above), so each
+    threshold's error is a sum over T + 1 runs of the sorted values, read off prefix sums of
+    a and a**2 (float64)."""
+    a = np.sort(values.astype(np.float64))
+    s1 = np.concatenate([[0.0], np.cumsum(a)])
+    s2 = np.concatenate([[0.0], np.cumsum(a * a)])
+    th = np.asarray(thresholds, np.float64)[:, None]
+    k = np.arange(1, timesteps + 1, dtype=np.float64)
+    # runs[:, j]: where level j starts (j = 0..T), then the end
+    starts = np.searchsorted(a, ((k - v0) * th / timesteps).ravel()).reshape(len(th), -1)
+    runs = np.concatenate(
+        [np.zeros((len(th), 1), np.int64), starts, np.full_like(th, len(a), np.int64)], 1
+    )
+    lo, hi = runs[:, :-1], runs[:, 1:]
+    q = np.arange(timesteps + 1) * th / timesteps  # each level's value
+    n = hi - lo
+    total = (s2[hi] - s2[lo]) - 2 * q * (s1[hi] - s1[lo]) + n * q * q
+    return total.sum(1) / len(a)
