@@ -8,7 +8,7 @@ import torch
 from nets import graph_of, inputs
 
 from snnconv.calibrate import parse_method
-from snnconv.calibrate.thresholds import mse_threshold, rate_quantise
+from snnconv.calibrate.thresholds import mse_threshold, quantisation_errors, rate_quantise
 from snnconv.convert import ConversionSettings, convert, prepare_ann, to_ann
 from snnconv.errors import InputError
 from snnconv.load import load_onnx
@@ -37,6 +37,22 @@ def test_mse_threshold_beats_max_on_its_own_objective():
     err = lambda th: np.mean((a - rate_quantise(a, th, T, 0.5)) ** 2)
     assert best < a.max()
     assert err(best) < err(float(a.max()))
+
+
+@pytest.mark.parametrize("timesteps", [1, 3, 8, 32])
+@pytest.mark.parametrize("v0", [0.0, 0.5])
+def test_quantisation_errors_equal_the_direct_error_of_each_threshold(timesteps, v0):
+    # the sort-and-prefix-sum errors must be what rate_quantise gives, value by value; values
+    # put exactly on level boundaries and above the largest level test the edges
+    rng = np.random.default_rng(timesteps)
+    thresholds = np.array([0.25, 0.5, 1.0, 2.0])
+    edges = ((np.arange(1, timesteps + 1) - v0) * 0.5 / timesteps).astype(np.float32)
+    a = np.concatenate([rng.exponential(0.4, 20_000), edges, [3.0, 7.5]]).astype(np.float32)
+    direct = [
+        np.mean((a.astype(np.float64) - rate_quantise(a, t, timesteps, v0)) ** 2)
+        for t in thresholds
+    ]
+    assert quantisation_errors(a, thresholds, timesteps, v0) == pytest.approx(direct, rel=1e-9)
 
 
 def test_layerwise_bias_calibration_lifts_low_t_accuracy():
