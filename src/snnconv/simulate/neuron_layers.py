@@ -74,9 +74,10 @@ def run_neuron(sim, node: Node, spec: OpSpec, args: list[Value], chunk: Chunk) -
     flat = spikes.flatten(0, 1)
     # binary spikes are their own events (the same tensor: what is_spikes checks)
     binary = kind.spikes == "binary"
-    if not chunk.counts.kept:  # events only where a later layer asks for them
-        own = flat if binary else None
-        return Value(flat, False, events=own, make_events=lambda: kind.events(flat), scale=theta)
+    if not chunk.counts.kept:  # signed spikes' events only where a later op asks for them
+        if binary:
+            return Value(flat, False, events=flat, scale=theta)
+        return Value(flat, False, make_events=lambda: kind.events(flat), scale=theta)
     events = kind.events(spikes)
     # The sum over channels comes first and is kept: it is what the layers receiving these
     # spikes need to count their synops.
