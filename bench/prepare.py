@@ -7,8 +7,13 @@ prepared ANN's accuracy, the binary-IF SNN's accuracy at T = 1, 2, 4, 8, 16 conv
 ``--threshold qcfs`` and no layer-wise calibration (one conversion, the anytime curve) and with
 ``search+bias`` on top (converted per T), synops per image and the energy ratio against the
 ANN at T = 4, and preparation CPU seconds per epoch (``time.process_time``, 1 thread). After
-the last epoch, the NIR target (binary IF at rest, reset to zero) as well, and the SNN
-converted with qcfs thresholds then fine-tuned (``snnconv finetune``, one epoch at T = 4).
+the last epoch, the NIR target (``--target nir``: binary IF, max pools from relus) as well, and
+the SNN converted with qcfs thresholds then fine-tuned (``snnconv finetune``, one epoch at
+T = 4).
+
+``--convert-saved DIR`` instead converts the prepared ANNs saved there (``--save``) with the
+prepared defaults, for the snnconv target and the NIR target, per T of
+``--calibrated-timesteps``.
 
 ``--reference`` instead gives, for the original ANN, today's default conversion (``--neuron
 auto``, mse thresholds, search+bias) and ``--neuron if`` with the rest of the default, per T
@@ -32,7 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from models import FASHION_MNIST, train_or_load  # noqa: E402
 
-from snnconv.convert import ConversionSettings, convert  # noqa: E402
+from snnconv.convert import ConversionSettings, convert, prepared_defaults  # noqa: E402
 from snnconv.data import load_dataset  # noqa: E402
 from snnconv.finetune import FinetuneSettings, finetune  # noqa: E402
 from snnconv.finetune.prepare import PrepareSettings, ann_accuracy, prepare  # noqa: E402
@@ -150,6 +155,24 @@ def finetune_rows(name, graph, train, test, args) -> None:
             print(json.dumps(row), flush=True)
 
 
+def target_rows(name, graph, train, test, args) -> None:
+    """``--convert-saved DIR``: the prepared ANNs saved there, converted with the prepared
+    defaults (qcfs thresholds, binary IF, search+bias) for each deployment target and T."""
+    for path in sorted(Path(args.convert_saved).glob(f"{name}-L*.onnx")):
+        prepared = load_onnx(path)
+        for target in ("snnconv", "nir"):
+            for t in args.calibrated_timesteps:
+                settings = {**prepared_defaults(prepared), "target_timesteps": t, "target": target}
+                start = time.process_time()
+                snn = convert(prepared, train.x[:CALIB_IMAGES], ConversionSettings(**settings))
+                seconds = round(time.process_time() - start, 1)
+                r = simulate(snn, test.x, test.y, SimulationSettings(timesteps=t))
+                row = {"bench": "prepare-targets", "model": name, "prepared": path.name}
+                row |= {"target": target, "T": t, "accuracy": r.snn_accuracy}
+                row |= {"conversion_cpu_seconds": seconds, "test_images": len(test.x)}
+                print(json.dumps(row), flush=True)
+
+
 def reference_rows(name, graph, train, test, args) -> None:
     calib_x = train.x[:CALIB_IMAGES]
     ts = [int(v) for v in args.reference_timesteps.split(",")]
@@ -194,6 +217,7 @@ def main() -> None:
     p.add_argument("--finetune-lr", type=float, default=FinetuneSettings.lr)
     p.add_argument("--finetune-saved", metavar="DIR", help="only fine-tune the ANNs saved here")
     p.add_argument("--finetune-calibrate", default="none,search+bias")
+    p.add_argument("--convert-saved", metavar="DIR", help="only convert the ANNs saved here")
     p.add_argument("--save", metavar="DIR", help="write each prepared ANN of the last epoch here")
     p.add_argument("--reference", action="store_true")
     p.add_argument("--reference-timesteps", default="1,2,4,8,16")
@@ -208,6 +232,7 @@ def main() -> None:
         test = load_dataset(FASHION_MNIST, limit=args.test_limit)
         rows = reference_rows if args.reference else prepared_rows
         rows = finetune_rows if args.finetune_saved else rows
+        rows = target_rows if args.convert_saved else rows
         rows(name, graph, train, test, args)
 
 
