@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from onnx_models import old_style_model, tiny_model
 from torch import nn
@@ -111,7 +111,7 @@ def test_random_conv_nets_agree_with_their_ann(depth, channels, kernel, stride, 
     # top classes (margin < 1 % of the logit range) is a coin toss at any finite T.
     top2 = logits.topk(2, 1).values
     decided = ((top2[:, 0] - top2[:, 1]) >= 0.01 * logits.abs().max()).numpy()
-    assert decided.sum() >= 48
+    assume(decided.sum() >= 48)  # a net with that many near-ties says nothing of the SNN
     snn = convert(ann, x, ConversionSettings(threshold="max", calibrate="none"))
     report = simulate(snn, x[decided], y[decided], SimulationSettings(timesteps=256, batch_size=64))
     assert report.ann_accuracy == 1.0
