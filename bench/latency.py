@@ -9,8 +9,8 @@ conversion (calibration) time, and, for methods converted per T, synaptic operat
 A method is ``THRESHOLD[+CALIBRATE]`` (``--threshold`` and ``--calibrate`` of ``snnconv
 convert``, e.g. ``mse+bias+potential``), prefixed ``channel/`` for per-channel thresholds and
 ``signed/`` or ``auto/`` for ``--neuron signed`` or ``auto`` (no prefix: ``--neuron if``; for
-``auto`` the kind chosen at each T is recorded), and a ``--maxpool`` mode such as ``winner/``
-(no prefix: ``gate``).
+``auto`` the kind chosen at each T is recorded), a ``--maxpool`` mode such as ``winner/``
+(no prefix: ``gate``) and ``passesN/`` for ``--search-passes N`` (no prefix: the kind's own).
 Methods that depend on T (``mse``, ``spikenorm``, any layer-wise calibration) are converted
 once per T with ``target_timesteps=T``; the others (``max``, ``percentile``, no calibration)
 do not depend on T, so one conversion simulated at the largest T gives every T.
@@ -62,11 +62,12 @@ def settings_for(method: str, timesteps: int) -> ConversionSettings:
         prefixes.append(prefix)
     neurons = [p for p in prefixes if p in (*NEURONS, "auto")]
     pools = [p for p in prefixes if p in MAXPOOL_MODES]
-    unknown = set(prefixes) - {"channel", *neurons, *pools}
-    if unknown or len(neurons) > 1 or len(pools) > 1:
+    passes = [p for p in prefixes if p.removeprefix("passes").isdigit()]
+    unknown = set(prefixes) - {"channel", *neurons, *pools, *passes}
+    if unknown or len(neurons) > 1 or len(pools) > 1 or len(passes) > 1:
         raise ValueError(
-            f"bad method prefixes in {given!r}: channel/, one of if/signed/auto/ and one "
-            f"--maxpool mode ({'/, '.join(MAXPOOL_MODES)}/)"
+            f"bad method prefixes in {given!r}: channel/, one of if/signed/auto/, one "
+            f"--maxpool mode ({'/, '.join(MAXPOOL_MODES)}/) and one passesN/"
         )
     threshold, _, layerwise = method.partition("+")
     return ConversionSettings(
@@ -76,6 +77,7 @@ def settings_for(method: str, timesteps: int) -> ConversionSettings:
         calibrate=layerwise or "none",
         target_timesteps=timesteps,
         **({"maxpool": pools[0]} if pools else {}),
+        **({"search_passes": int(passes[0].removeprefix("passes"))} if passes else {}),
     )
 
 

@@ -56,6 +56,7 @@ class StepContext:
     batch_size: int
     targets: AnnTargets
     progress: Callable[[str, int], Callable[[int], None] | None]  # (stage, total) -> advance
+    search_passes: int = 1
 
 
 class LayerStep:
@@ -86,17 +87,22 @@ class Search(LayerStep):
     @classmethod
     def apply(cls, snn, names, ctx):
         n = min(search.SEARCH_IMAGES, len(ctx.targets.x))
-        snn, scales = search.search_thresholds(
-            snn,
-            ctx.targets.ann,
-            ctx.targets.x[:n],
-            ctx.timesteps,
-            batch_size=ctx.batch_size,
-            progress=ctx.progress(cls.stage, _layers(snn)),
-            target=ctx.targets.output(n),
-        )
+        advance = ctx.progress(cls.stage, _layers(snn) * ctx.search_passes)
+        total: dict[str, float] = {}
+        # Each further pass searches every layer again with the later layers' scales in place.
+        for _ in range(ctx.search_passes):
+            snn, scales = search.search_thresholds(
+                snn,
+                ctx.targets.ann,
+                ctx.targets.x[:n],
+                ctx.timesteps,
+                batch_size=ctx.batch_size,
+                progress=advance,
+                target=ctx.targets.output(n),
+            )
+            total = {k: total.get(k, 1.0) * v for k, v in scales.items()}
         snn.metadata["snnconv.threshold_scales"] = json.dumps(
-            {k: round(v, 4) for k, v in scales.items()}
+            {k: round(v, 4) for k, v in total.items()}
         )
         return snn
 

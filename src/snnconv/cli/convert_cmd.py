@@ -90,6 +90,15 @@ def default_output(model: str | None, factory: str | None) -> str:
     "thresholds only.",
 )
 @click.option(
+    "--search-passes",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Passes of --calibrate search through the layers: each further pass searches every "
+    "layer again with the later layers' scales in place. Default: 2 with --neuron if (and "
+    "--target nir), 1 with signed and auto.",
+)
+@click.option(
     "--neuron",
     type=click.Choice((*NEURONS, "auto")),
     default=ConversionSettings.neuron,
