@@ -1,4 +1,4 @@
-"""Passes of the threshold search: binary IF searches twice by default, each pass from the last."""
+"""Passes of the threshold search: each further pass searches every layer again from the last."""
 
 from __future__ import annotations
 
@@ -14,22 +14,18 @@ from nets import graph_of, inputs
 
 from snnconv.calibrate import search
 from snnconv.convert import ConversionSettings, convert, prepare_ann
-from snnconv.convert.targets import apply_target
 from snnconv.errors import InputError
+from snnconv.load import load_onnx
 from snnconv.ops import ann_forward
 
 T = 4
 DIGITS_CNN = "src/snnconv/assets/digits_cnn.onnx"
 
 
-def test_binary_if_searches_twice_unless_told_and_auto_keeps_one_pass():
-    assert ConversionSettings(neuron="if").passes() == 2
-    assert ConversionSettings(neuron="signed").passes() == 1
-    assert ConversionSettings().passes() == 1  # auto: the default conversion's cost
-    assert ConversionSettings(neuron="if", search_passes=1).passes() == 1
-    assert ConversionSettings(neuron="signed", search_passes=3).passes() == 3
-    # --target nir makes binary IF neurons, so it gets their passes
-    assert apply_target(ConversionSettings(target="nir")).passes() == 2
+def _snnconv(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "snnconv", *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_search_passes_below_one_are_refused():
@@ -57,13 +53,21 @@ def test_a_second_pass_never_worsens_the_output_error_and_records_the_combined_s
     assert json.loads(snns[2].metadata["snnconv.conversion"])["search_passes"] == 2
 
 
+def test_cli_takes_search_passes_and_stores_them(tmp_path):
+    out = tmp_path / "m.snn.onnx"
+    r = _snnconv(
+        "convert", DIGITS_CNN, "--calib-data", "digits", "--calib-limit", "128",
+        "--target-timesteps", "4", "--neuron", "if", "--search-passes", "2", "-o", str(out),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(load_onnx(out).metadata["snnconv.conversion"])["search_passes"] == 2
+
+
 def test_cli_refuses_search_passes_zero_and_writes_nothing(tmp_path):
     out = tmp_path / "m.snn.onnx"
-    r = subprocess.run(
-        [sys.executable, "-m", "snnconv", "convert", DIGITS_CNN, "--calib-data", "digits",
-         "--search-passes", "0", "-o", str(out)],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    r = _snnconv(
+        "convert", DIGITS_CNN, "--calib-data", "digits", "--search-passes", "0", "-o", str(out)
+    )
     assert r.returncode == 2
     assert "--search-passes" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()

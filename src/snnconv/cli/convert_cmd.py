@@ -92,11 +92,12 @@ def default_output(model: str | None, factory: str | None) -> str:
 @click.option(
     "--search-passes",
     type=click.IntRange(min=1),
-    default=None,
+    default=ConversionSettings.search_passes,
+    show_default=True,
     metavar="N",
     help="Passes of --calibrate search through the layers: each further pass searches every "
-    "layer again with the later layers' scales in place. Default: 2 with --neuron if (and "
-    "--target nir), 1 with signed and auto.",
+    "layer again with the later layers' scales in place. 2 helps --neuron if on the deep "
+    "vgg16 bench net at T = 8 and costs the ResNet-style net (docs/latency.md).",
 )
 @click.option(
     "--neuron",

@@ -55,10 +55,5 @@ BINARY_IF = register(
         fused=_fused,
         train_step=train_step,
         nir=True,
-        # A second pass searches each layer again with the later layers' scales in place:
-        # the 13-conv vgg16 bench net at T = 8, per-channel thresholds, 89.95 against 88.9 %
-        # (docs/latency.md). Binary spikes cannot be taken back, so a layer's best scale
-        # depends on what the layers after it do with its early spikes.
-        search_passes=2,
     )
 )

@@ -52,9 +52,6 @@ class NeuronKind:
     reset_needs: str = ""
     #: Whether NIR expresses the kind exactly.
     nir: bool = False
-    #: How many times ``--calibrate search`` goes through the layers for this kind when
-    #: ``--search-passes`` is not given (``ConversionSettings.search_passes``).
-    search_passes: int = 1
 
 
 KINDS: dict[str, NeuronKind] = {}
