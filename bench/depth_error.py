@@ -20,8 +20,8 @@ The line also holds the output's relative error (the SNN's output estimate after
 against the ANN's logits) and both accuracies on the same images.
 
 Usage: ``python bench/depth_error.py --models vgg16 --timesteps 4,8 --maxpool gate,winner
---neuron if,auto [--calibrate search+bias] [--per-channel] [--v0 0.5] [--test-limit 500]
-[--calib-limit 1000]``.
+--neuron if,auto [--calibrate search+bias] [--per-channel] [--v0 0.5] [--search-passes 1,2]
+[--test-limit 500] [--calib-limit 1000]``.
 """
 
 from __future__ import annotations
@@ -153,6 +153,7 @@ def main() -> None:
     p.add_argument("--threshold", default="mse")
     p.add_argument("--per-channel", action="store_true", help="per-channel thresholds")
     p.add_argument("--v0", type=float, default=0.5, help="initial membrane / threshold")
+    p.add_argument("--search-passes", default="1", help="--search-passes, comma-separated")
     p.add_argument("--test-limit", type=int, default=500)
     p.add_argument("--calib-limit", type=int, default=1000)
     p.add_argument("--threads", type=int, default=1)
@@ -163,8 +164,9 @@ def main() -> None:
         args.maxpool.split(","),
         args.neuron.split(","),
         [int(t) for t in args.timesteps.split(",")],
+        [int(p) for p in args.search_passes.split(",")],
     )
-    for model, maxpool, neuron, t in grid:
+    for model, maxpool, neuron, t, passes in grid:
         graph, train, test = model_and_data(model, args.test_limit, args.calib_limit)
         settings = ConversionSettings(
             threshold=args.threshold,
@@ -174,13 +176,14 @@ def main() -> None:
             maxpool=maxpool,
             neuron=neuron,
             target_timesteps=t,
+            search_passes=passes,
         )
         snn = convert(graph, train.x[: args.calib_limit], settings)
         chosen = json.loads(snn.metadata.get("snnconv.neuron_choice", "{}")).get("chosen")
         result = measure(snn, test.x[: args.test_limit], test.y[: args.test_limit], t)
         line = {"model": model, "maxpool": maxpool, "neuron": neuron, "timesteps": t}
         line |= {"calibrate": args.calibrate, "threshold": args.threshold}
-        line |= {"per_channel": args.per_channel, "v0": args.v0}
+        line |= {"per_channel": args.per_channel, "v0": args.v0, "search_passes": passes}
         line |= {"neuron_chosen": chosen} if chosen else {}
         print(json.dumps(line | result), flush=True)
 

@@ -9,14 +9,14 @@ conversion (calibration) time, and, for methods converted per T, synaptic operat
 A method is ``THRESHOLD[+CALIBRATE]`` (``--threshold`` and ``--calibrate`` of ``snnconv
 convert``, e.g. ``mse+bias+potential``), prefixed ``channel/`` for per-channel thresholds and
 ``signed/`` or ``auto/`` for ``--neuron signed`` or ``auto`` (no prefix: ``--neuron if``; for
-``auto`` the kind chosen at each T is recorded), and a ``--maxpool`` mode such as ``winner/``
-(no prefix: ``gate``).
+``auto`` the kind chosen at each T is recorded), a ``--maxpool`` mode such as ``winner/``
+(no prefix: ``gate``) and ``passesN/`` for ``--search-passes N`` (no prefix: 1).
 Methods that depend on T (``mse``, ``spikenorm``, any layer-wise calibration) are converted
 once per T with ``target_timesteps=T``; the others (``max``, ``percentile``, no calibration)
 do not depend on T, so one conversion simulated at the largest T gives every T.
 
 Usage: ``python bench/latency.py [--models digits,vgg,resnet,vgg16] [--test-limit 500]
-[--calib-limit 1000] [--methods mse,mse+bias] [--timesteps 4,8,16]``.
+[--calib-limit 1000] [--calib-offset 0] [--methods mse,mse+bias] [--timesteps 4,8,16]``.
 """
 
 from __future__ import annotations
@@ -62,11 +62,12 @@ def settings_for(method: str, timesteps: int) -> ConversionSettings:
         prefixes.append(prefix)
     neurons = [p for p in prefixes if p in (*NEURONS, "auto")]
     pools = [p for p in prefixes if p in MAXPOOL_MODES]
-    unknown = set(prefixes) - {"channel", *neurons, *pools}
-    if unknown or len(neurons) > 1 or len(pools) > 1:
+    passes = [p for p in prefixes if p.removeprefix("passes").isdigit()]
+    unknown = set(prefixes) - {"channel", *neurons, *pools, *passes}
+    if unknown or len(neurons) > 1 or len(pools) > 1 or len(passes) > 1:
         raise ValueError(
-            f"bad method prefixes in {given!r}: channel/, one of if/signed/auto/ and one "
-            f"--maxpool mode ({'/, '.join(MAXPOOL_MODES)}/)"
+            f"bad method prefixes in {given!r}: channel/, one of if/signed/auto/, one "
+            f"--maxpool mode ({'/, '.join(MAXPOOL_MODES)}/) and one passesN/"
         )
     threshold, _, layerwise = method.partition("+")
     return ConversionSettings(
@@ -76,6 +77,7 @@ def settings_for(method: str, timesteps: int) -> ConversionSettings:
         calibrate=layerwise or "none",
         target_timesteps=timesteps,
         **({"maxpool": pools[0]} if pools else {}),
+        **({"search_passes": int(passes[0].removeprefix("passes"))} if passes else {}),
     )
 
 
@@ -126,14 +128,21 @@ def smallest_t(accuracy: dict[str, float], ann_accuracy: float) -> int | None:
 
 
 def bench_model(
-    name: str, methods: list[str], test_limit: int, calib_limit: int, timesteps=TIMESTEPS
+    name: str,
+    methods: list[str],
+    test_limit: int,
+    calib_limit: int,
+    timesteps=TIMESTEPS,
+    calib_offset: int = 0,
 ) -> dict:
-    graph, train, test = model_and_data(name, test_limit, calib_limit)
+    graph, train, test = model_and_data(name, test_limit, calib_offset + calib_limit)
+    train = Dataset(train.x[calib_offset:], train.y[calib_offset:], train.name)
     train, test = first(train, calib_limit), first(test, test_limit)
     out = {
         "model": name,
         "test_images": len(test.x),
         "calibration_images": len(train.x),
+        "calibration_offset": calib_offset,
         "layerwise_images": min(len(train.x), ConversionSettings.calibration_images),
         "timesteps": list(timesteps),
         "methods": {},
@@ -151,6 +160,9 @@ def main() -> None:
     p.add_argument("--models", default="digits,vgg,resnet,vgg16")
     p.add_argument("--test-limit", type=int, default=500, help="test images per model")
     p.add_argument("--calib-limit", type=int, default=1000, help="calibration images")
+    p.add_argument(
+        "--calib-offset", type=int, default=0, help="first training image of the calibration draw"
+    )
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
     p.add_argument("--timesteps", default=",".join(map(str, TIMESTEPS)), help="comma-separated")
     p.add_argument("--threads", type=int, default=1)
@@ -161,7 +173,9 @@ def main() -> None:
         settings_for(m, 1).check()  # a typo fails now, not after an hour of other methods
     torch.set_num_threads(args.threads)
     for name in args.models.split(","):
-        result = bench_model(name, methods, args.test_limit, args.calib_limit, timesteps)
+        result = bench_model(
+            name, methods, args.test_limit, args.calib_limit, timesteps, args.calib_offset
+        )
         result.update(bench="latency", threads=args.threads, torch=torch.__version__)
         print(json.dumps(result), flush=True)  # one line per model, as soon as it is done
 

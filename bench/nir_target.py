@@ -6,7 +6,7 @@ bench/models.py) and each T, the accuracy on the test images of the default conv
 both calibrated on the same images, one line per (model, T) as soon as it is done. The NIR
 target's ANN accuracy is that of the network it approximates (relu max pools: the original).
 Usage: ``python bench/nir_target.py [--models digits,vgg,resnet] [--timesteps 4,8,16,32]
-[--targets snnconv,nir] [--nir-v0 0.5]``.
+[--targets snnconv,nir] [--nir-v0 0.5] [--search-passes N]``.
 """
 
 from __future__ import annotations
@@ -48,6 +48,9 @@ def main() -> None:
     p.add_argument("--calib", type=int, default=1000, help="calibration images")
     p.add_argument("--targets", default="snnconv,nir")
     p.add_argument("--nir-v0", type=float, default=0.5, help="--v0 of the NIR target")
+    p.add_argument(
+        "--search-passes", type=int, default=1, help="--search-passes of snnconv convert"
+    )
     args = p.parse_args()
     torch.set_num_threads(1)
     for name in args.models.split(","):
@@ -55,9 +58,12 @@ def main() -> None:
         for t in map(int, args.timesteps.split(",")):
             row = {"bench": "nir_target", "model": name, "timesteps": t, "images": len(test.x)}
             row["nir_v0"] = args.nir_v0
+            row["search_passes"] = args.search_passes
             for target in args.targets.split(","):
                 v0 = args.nir_v0 if target == "nir" else 0.5
-                settings = ConversionSettings(target_timesteps=t, target=target, v0=v0)
+                settings = ConversionSettings(
+                    target_timesteps=t, target=target, v0=v0, search_passes=args.search_passes
+                )
                 row[target] = measure(graph, train, test, settings, t)
             if "snnconv" in row and "nir" in row:
                 row["nir_cost_points"] = round(

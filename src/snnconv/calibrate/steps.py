@@ -56,6 +56,7 @@ class StepContext:
     batch_size: int
     targets: AnnTargets
     progress: Callable[[str, int], Callable[[int], None] | None]  # (stage, total) -> advance
+    search_passes: int = 1
     #: The output error on the search images (``search.output_error``) of the SNN the steps
     #: start from, where the caller measured it.
     start_error: float | None = None
@@ -89,18 +90,23 @@ class Search(LayerStep):
     @classmethod
     def apply(cls, snn, names, ctx):
         n = min(search.SEARCH_IMAGES, len(ctx.targets.x))
-        snn, scales = search.search_thresholds(
-            snn,
-            ctx.targets.ann,
-            ctx.targets.x[:n],
-            ctx.timesteps,
-            batch_size=ctx.batch_size,
-            progress=ctx.progress(cls.stage, _layers(snn)),
-            target=ctx.targets.output(n),
-            start_error=ctx.start_error,
-        )
+        advance = ctx.progress(cls.stage, _layers(snn) * ctx.search_passes)
+        total: dict[str, float] = {}
+        # Each further pass searches every layer again with the later layers' scales in place.
+        for done in range(ctx.search_passes):
+            snn, scales = search.search_thresholds(
+                snn,
+                ctx.targets.ann,
+                ctx.targets.x[:n],
+                ctx.timesteps,
+                batch_size=ctx.batch_size,
+                progress=advance,
+                target=ctx.targets.output(n),
+                start_error=None if done else ctx.start_error,
+            )
+            total = {k: total.get(k, 1.0) * v for k, v in scales.items()}
         snn.metadata["snnconv.threshold_scales"] = json.dumps(
-            {k: round(v, 4) for k, v in scales.items()}
+            {k: round(v, 4) for k, v in total.items()}
         )
         return snn
 

@@ -54,6 +54,8 @@ class ConversionSettings:
     maxpool: str = "gate"
     calibrate: str = "search+bias"  # layer-wise steps at target_timesteps; "none" to skip
     calibration_images: int = 512  # images used by bias/potential correction and spikenorm
+    #: passes of the threshold search through the layers, each from the last one's scales
+    search_passes: int = 1
     hybrid_after: str | None = None  # spiking up to this node, ANN after it
     ann_layers: int | None = None  # or: the last K weighted layers form the ANN part
     boundary: str = "rate"  # what crosses into the ANN part: "rate" or "membrane"
@@ -88,6 +90,8 @@ class ConversionSettings:
             raise InputError(f"--v0 is a fraction of the threshold in [0, 1), got {self.v0}")
         if self.target_timesteps < 1:
             raise InputError(f"--target-timesteps must be >= 1, got {self.target_timesteps}")
+        if self.search_passes < 1:
+            raise InputError(f"--search-passes must be >= 1, got {self.search_passes}")
 
 
 def prepare_ann(graph: Graph, maxpool: str = "gate") -> Graph:
@@ -219,6 +223,7 @@ def _layerwise(
         batch_size=batch_size,
         targets=targets,
         progress=lambda stage, total: _stage(progress, stage + tag, total),
+        search_passes=settings.search_passes,
         start_error=error,
     )
     timed = lambda stage: timer(stage + tag)
