@@ -65,6 +65,25 @@ def test_net_count_is_the_rounded_integral_of_the_input(currents, v0):
         assert net == max(0, int(np.floor(total[t]))), (t, spikes)
 
 
+def test_float_and_tensor_thresholds_and_chunks_give_the_same_spikes():
+    """The engine passes a layer's threshold as a float where it is one value, and runs long
+    simulations in chunks that carry the net counts over: neither may change a spike."""
+    current = torch.randn(12, 64, 3, 5, 5, generator=torch.Generator().manual_seed(0)) * 0.7
+
+    def run(theta, chunks):
+        v, state, out = torch.full((64, 3, 5, 5), 0.4), {}, []
+        for part in current.chunk(chunks):
+            spikes = torch.empty_like(part)
+            _signed_steps(v, part, False, theta, spikes, state, "net")
+            out.append(spikes)
+        return torch.cat(out)
+
+    whole = run(torch.full((1, 3, 1, 1), 0.8), 1)
+    assert (whole == -1).any() and (whole == 1).any()
+    assert torch.equal(run(0.8, 1), whole)
+    assert torch.equal(run(0.8, 4), whole)
+
+
 def _signed_snn(kind: str, **kw):
     ann = graph_of(kind).copy()
     x = inputs(ann.input_shape, 64)
