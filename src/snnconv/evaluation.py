@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from snnconv.data import Dataset, load_dataset, parse_normalize
+from snnconv.data import Dataset, load_dataset
 from snnconv.graph import Graph
 from snnconv.load import load_snn
 
@@ -48,6 +48,4 @@ def load_evaluation(
     snn = load_snn(model)
     if normalize is None:
         normalize = snn.metadata.get("snnconv.normalize")
-    if isinstance(normalize, str):
-        normalize = parse_normalize(normalize)
     return snn, load_dataset(data_spec, normalize=normalize, limit=limit)

@@ -25,7 +25,7 @@ from snnconv.convert.hybrid import BOUNDARIES
 from snnconv.convert.maxpool import MAXPOOL_MODES
 from snnconv.convert.neurons import NEURONS, RESETS
 from snnconv.convert.targets import TARGETS, apply_target
-from snnconv.data import load_dataset, parse_normalize
+from snnconv.data import load_dataset
 from snnconv.data.fit import check_images
 from snnconv.deployment import describe, recorded
 from snnconv.graph import all_nodes
@@ -199,7 +199,7 @@ def convert_cmd(
     ds = load_dataset(
         calib_data,
         split="train",
-        normalize=parse_normalize(normalize) if normalize else None,
+        normalize=normalize,
         limit=calib_limit,
     )
     check_images(ds.x, graph.input_shape, f"--calib-data {calib_data}")

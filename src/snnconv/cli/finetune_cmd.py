@@ -17,7 +17,7 @@ from snnconv.cli.options import (
 )
 from snnconv.cli.output import check_outputs, console, err_console
 from snnconv.cli.progress import training_progress
-from snnconv.data import load_dataset, parse_normalize
+from snnconv.data import load_dataset
 from snnconv.finetune import FinetuneSettings, finetune, parse_loss
 from snnconv.load import load_snn
 from snnconv.save import save_onnx
@@ -67,7 +67,7 @@ def finetune_cmd(model, data_spec, limit, normalize, output, force, loss, **kw):
     ds = load_dataset(
         data_spec,
         split="train",
-        normalize=parse_normalize(norm) if norm else None,
+        normalize=norm,
         limit=limit,
     )
     with training_progress(settings.epochs, len(ds.x)) as advance:

@@ -18,7 +18,7 @@ from snnconv.cli.options import (
 )
 from snnconv.cli.output import check_outputs, console, err_console
 from snnconv.cli.progress import training_progress
-from snnconv.data import load_dataset, parse_normalize
+from snnconv.data import load_dataset
 from snnconv.finetune.prepare import PrepareSettings, prepare
 from snnconv.load import load_input_model
 from snnconv.save import save_onnx
@@ -92,7 +92,7 @@ def prepare_cmd(
     ds = load_dataset(
         data_spec,
         split="train",
-        normalize=parse_normalize(normalize) if normalize else None,
+        normalize=normalize,
         limit=limit,
     )
     with training_progress(settings.epochs, len(ds.x)) as advance:

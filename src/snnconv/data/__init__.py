@@ -32,18 +32,21 @@ def load_dataset(
     spec: str,
     *,
     split: str = "test",
-    normalize: tuple[float, float] | None = None,
+    normalize: str | tuple[float, float] | None = None,
     limit: int | None = None,
 ) -> Dataset:
     """Load the dataset ``spec`` names (see :data:`SCHEMES`).
 
     ``split`` picks 'train' or 'test' where the format has both; a ``:train``/``:test``
     suffix on the spec overrides it. ``limit`` keeps the first N samples; ``normalize``
-    ``(mean, std)`` then applies ``(x - mean) / std``.
+    ``(mean, std)`` (or ``"MEAN,STD"``, as ``--normalize`` takes it) then applies
+    ``(x - mean) / std``.
     """
     parsed = parse_spec(spec, split)
     if limit is not None and limit < 1:
         raise InputError(f"limit {limit} for dataset {spec!r}: must be >= 1 (or omitted for all)")
+    if isinstance(normalize, str):
+        normalize = parse_normalize(normalize)
     if normalize is not None:
         check_normalize(normalize)
     if parsed.scheme == "digits":
