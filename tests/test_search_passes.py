@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
+from cli_run import run_in_process
 from nets import graph_of, inputs
 
 from snnconv.calibrate import search
@@ -20,12 +19,6 @@ from snnconv.ops import ann_forward
 
 T = 4
 DIGITS_CNN = "src/snnconv/assets/digits_cnn.onnx"
-
-
-def _snnconv(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "snnconv", *args], capture_output=True, text=True, timeout=300
-    )
 
 
 def test_search_passes_below_one_are_refused():
@@ -55,19 +48,19 @@ def test_a_second_pass_never_worsens_the_output_error_and_records_the_combined_s
 
 def test_cli_takes_search_passes_and_stores_them(tmp_path):
     out = tmp_path / "m.snn.onnx"
-    r = _snnconv(
+    code, err = run_in_process(
         "convert", DIGITS_CNN, "--calib-data", "digits", "--calib-limit", "128",
         "--target-timesteps", "4", "--neuron", "if", "--search-passes", "2", "-o", str(out),
     )  # fmt: skip
-    assert r.returncode == 0, r.stderr
+    assert code == 0, err
     assert json.loads(load_onnx(out).metadata["snnconv.conversion"])["search_passes"] == 2
 
 
 def test_cli_refuses_search_passes_zero_and_writes_nothing(tmp_path):
     out = tmp_path / "m.snn.onnx"
-    r = _snnconv(
+    code, err = run_in_process(
         "convert", DIGITS_CNN, "--calib-data", "digits", "--search-passes", "0", "-o", str(out)
     )
-    assert r.returncode == 2
-    assert "--search-passes" in r.stderr and "Traceback" not in r.stderr
+    assert code == 2
+    assert "--search-passes" in err and "Traceback" not in err
     assert not out.exists()
