@@ -30,6 +30,7 @@ class SpikeNormMethod(ThresholdMethod):
 
     def fit(self, ann: Graph, x: np.ndarray, ctx: CalibrationContext) -> Placement:
         """Nothing to measure on the ANN: each neuron kind's SNN is simulated in the loop."""
+
         def place(neuron: str) -> Graph:
             # placeholders first: spikenorm sets the thresholds in order, simulating the SNN
             ones = defaultdict(lambda: np.ones(1, np.float32))

@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 import click
 
-from snnconv.data import parse_normalize
+from snnconv.data import FORMS, parse_normalize
 from snnconv.errors import InputError
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import DEFAULT_MODEL, MODELS
 from snnconv.simulate.memory import parse_size
 from snnconv.simulate.run import SCHEDULES, SimulationSettings
 
-DATA_SPECS = "digits | npz:PATH | mnist:DIR | cifar10:DIR"
+DATA_SPECS = FORMS
 
 
 def _apply(f: Callable, options: list[Callable]) -> Callable:

@@ -1,4 +1,5 @@
-"""Datasets from specs: ``digits`` (bundled), ``npz:PATH``, ``mnist:DIR``, ``cifar10:DIR``.
+"""Datasets from specs: ``digits`` (bundled), ``npz:PATH``, ``mnist:DIR``, ``cifar10:DIR``
+(:data:`SCHEMES`).
 
 Every loader returns float32 N×C×H×W images in [0, 1] (before ``normalize``) and int64 labels,
 and refuses malformed data with an :class:`~snnconv.errors.InputError` that names the file.
@@ -11,14 +12,12 @@ import numpy as np
 from snnconv.errors import InputError
 
 from .assets import asset_path
-from .cifar10 import load_cifar10
 from .dataset import Dataset
-from .digits import load_digits
-from .mnist import load_mnist
-from .npz import load_npz
-from .specs import SCHEMES, SPLITS, check_normalize, parse_normalize, parse_spec
+from .schemes import FORMS, SCHEMES
+from .specs import SPLITS, check_normalize, parse_normalize, parse_spec
 
 __all__ = [
+    "FORMS",
     "SCHEMES",
     "SPLITS",
     "Dataset",
@@ -49,14 +48,7 @@ def load_dataset(
         normalize = parse_normalize(normalize)
     if normalize is not None:
         check_normalize(normalize)
-    if parsed.scheme == "digits":
-        x, y = load_digits(parsed.split)
-    elif parsed.scheme == "npz":
-        x, y = load_npz(parsed.arg)
-    elif parsed.scheme == "mnist":
-        x, y = load_mnist(parsed.arg, parsed.split)
-    else:
-        x, y = load_cifar10(parsed.arg, parsed.split)
+    x, y = SCHEMES[parsed.scheme].load(parsed.arg, parsed.split)
     if limit is not None:
         x, y = x[:limit], y[:limit]
     if len(x) == 0:

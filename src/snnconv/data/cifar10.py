@@ -11,8 +11,7 @@ import numpy as np
 
 from snnconv.errors import InputError
 
-from .dataset import check_images, check_labels
-from .specs import missing as _missing
+from .dataset import check_images, check_labels, missing
 
 BATCHES = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
 IMAGE_SIZE = 3 * 32 * 32
@@ -49,13 +48,13 @@ def load_cifar10(dir_text: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     names = BATCHES[split]
     if not directory.is_dir():
         raise InputError(
-            f"CIFAR-10 folder {directory} {_missing(directory)}; it should hold the python-version "
+            f"CIFAR-10 folder {directory} {missing(directory)}; it should hold the python-version "
             f"batches {', '.join(BATCHES['train'] + BATCHES['test'])}"
         )
-    missing = [n for n in names if not (directory / n).is_file()]
-    if missing:
+    absent = [n for n in names if not (directory / n).is_file()]
+    if absent:
         raise InputError(
-            f"{directory}: missing CIFAR-10 batch file(s) {', '.join(missing)} for the "
+            f"{directory}: missing CIFAR-10 batch file(s) {', '.join(absent)} for the "
             f"{split} split; download the python version (cifar-10-python.tar.gz) and unpack it"
         )
     xs, ys = [], []

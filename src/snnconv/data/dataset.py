@@ -91,3 +91,8 @@ def check_labels(y: np.ndarray, num_images: int, where: str) -> np.ndarray:
             f"{where}: label {i} is {int(y[i])}; labels must be non-negative class indices"
         )
     return y
+
+
+def missing(path) -> str:
+    """Why a dataset folder cannot be used: a file stands there, or nothing does."""
+    return "is a file, not a folder" if path.exists() else "not found"

@@ -10,8 +10,7 @@ import numpy as np
 
 from snnconv.errors import InputError
 
-from .dataset import check_images, check_labels
-from .specs import missing as _missing
+from .dataset import check_images, check_labels, missing
 
 PREFIX = {"train": "train", "test": "t10k"}
 IMAGES_MAGIC = 0x00000803  # unsigned bytes, 3 dimensions
@@ -25,7 +24,7 @@ def load_mnist(dir_text: str, split: str) -> tuple[np.ndarray, np.ndarray]:
     labels_name = f"{PREFIX[split]}-labels-idx1-ubyte"
     if not directory.is_dir():
         raise InputError(
-            f"MNIST-format folder {directory} {_missing(directory)}; it should hold "
+            f"MNIST-format folder {directory} {missing(directory)}; it should hold "
             f"{images_name}[.gz] and {labels_name}[.gz]"
         )
     images_path = _find(directory, images_name)

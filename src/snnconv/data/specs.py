@@ -7,11 +7,13 @@ from dataclasses import dataclass
 
 from snnconv.errors import InputError
 
-SCHEMES = ("digits", "npz", "mnist", "cifar10")
+from .schemes import SCHEMES
+
 SPLITS = ("train", "test")
 SPEC_HELP = (
-    "valid specs: 'digits', 'npz:PATH', 'mnist:DIR', 'cifar10:DIR', "
-    "each optionally followed by ':train' or ':test'"
+    "valid specs: "
+    + ", ".join(repr(s.form) for s in SCHEMES.values())
+    + ", each optionally followed by ':train' or ':test'"
 )
 
 
@@ -41,10 +43,11 @@ def parse_spec(spec: str, split: str = "test") -> Spec:
         head, sep, tail = arg.rpartition(":")
         if sep and tail in SPLITS:
             arg, split = head, tail
-    if scheme == "digits" and arg:
-        raise InputError(f"dataset spec {spec!r}: 'digits' takes no path ({SPEC_HELP})")
-    if scheme != "digits" and not arg:
-        raise InputError(f"dataset spec {spec!r} names no path; write '{scheme}:PATH'")
+    form = SCHEMES[scheme].form
+    if arg and not SCHEMES[scheme].argument:
+        raise InputError(f"dataset spec {spec!r}: {scheme!r} takes no path ({SPEC_HELP})")
+    if not arg and SCHEMES[scheme].argument:
+        raise InputError(f"dataset spec {spec!r} names no path; write {form!r}")
     return Spec(scheme, arg, split)
 
 
@@ -72,8 +75,3 @@ def check_normalize(normalize: tuple[float, float]) -> None:
         raise InputError(
             f"normalize (mean={mean}, std={std}): both must be finite and std must be > 0"
         )
-
-
-def missing(path) -> str:
-    """Why a dataset folder cannot be used: a file stands there, or nothing does."""
-    return "is a file, not a folder" if path.exists() else "not found"
