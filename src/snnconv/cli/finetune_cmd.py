@@ -15,7 +15,7 @@ from snnconv.cli.options import (
     output_option,
     seed_option,
 )
-from snnconv.cli.output import check_outputs, console, err_console
+from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import load_dataset
 from snnconv.finetune import FinetuneSettings, finetune, parse_loss
@@ -76,8 +76,4 @@ def finetune_cmd(model, data_spec, limit, normalize, output, force, loss, **kw):
         trained.metadata["snnconv.normalize"] = normalize
     save_onnx(trained, output, force=force)
     err_console.print(f"wrote {output}")
-    for i, (lo, acc) in enumerate(zip(history.loss, history.accuracy, strict=True), 1):
-        console.print(
-            f"epoch {i}: loss {lo:.4f}, training accuracy at T = {settings.timesteps}: "
-            f"{100 * acc:.2f} %"
-        )
+    print_history(history, f"SNN, T = {settings.timesteps}")

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
 from snnconv.atomic import check_writable, write_atomic
+
+if TYPE_CHECKING:
+    from snnconv.finetune.epochs import History
 
 # Reports are tables: when piped or captured, give them room rather than 80 columns.
 console = Console() if Console().is_terminal else Console(width=120)
@@ -27,3 +31,14 @@ def check_outputs(*paths: str | None, force: bool) -> None:
 
 def warn(text: str) -> None:
     err_console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
+
+
+def print_history(history: History, accuracy_of: str) -> None:
+    """One line per training epoch; ``accuracy_of`` says what the accuracy was measured on."""
+    for i, (loss, acc, s) in enumerate(
+        zip(history.loss, history.accuracy, history.seconds, strict=True), 1
+    ):
+        console.print(
+            f"epoch {i}: loss {loss:.4f}, training accuracy ({accuracy_of}) {100 * acc:.2f} %, "
+            f"{s:.1f} s CPU"
+        )

@@ -16,7 +16,7 @@ from snnconv.cli.options import (
     output_option,
     seed_option,
 )
-from snnconv.cli.output import check_outputs, console, err_console
+from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import load_dataset
 from snnconv.finetune.prepare import PrepareSettings, prepare
@@ -101,10 +101,4 @@ def prepare_cmd(
         prepared.metadata["snnconv.normalize"] = normalize
     save_onnx(prepared, output, force=force)
     err_console.print(f"wrote {output}")
-    for i, (lo, acc, s) in enumerate(
-        zip(history.loss, history.accuracy, history.seconds, strict=True), 1
-    ):
-        console.print(
-            f"epoch {i}: loss {lo:.4f}, training accuracy {100 * acc:.2f} % "
-            f"(QCFS, L = {settings.levels}), {s:.1f} s CPU"
-        )
+    print_history(history, f"QCFS ANN, L = {settings.levels}")

@@ -13,9 +13,8 @@ straight through.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -50,13 +49,6 @@ class PrepareSettings:
             self.lr,
             self.device,
         )
-
-
-@dataclass
-class PrepareHistory(History):
-    """Per epoch: mean training loss, training accuracy, seconds of CPU time (process time)."""
-
-    seconds: list[float] = field(default_factory=list)
 
 
 def to_qcfs(
@@ -121,7 +113,7 @@ def prepare(
     *,
     progress: Progress | None = None,
     on_epoch: Callable[[int, Graph], None] | None = None,
-) -> tuple[Graph, PrepareHistory]:
+) -> tuple[Graph, History]:
     """Replace the activations of ``ann`` by QCFS layers and fine-tune it on (x, y); return
     the prepared ANN (its metadata records how, ``snnconv.prepare``) and the history.
     ``on_epoch(epoch, graph)`` is told of the prepared graph after each epoch."""
@@ -133,20 +125,25 @@ def prepare(
     net = TrainableAnn(g).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     order = torch.Generator().manual_seed(settings.seed)
-    history = PrepareHistory()
+    history = History()
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb)
         return logits, F.cross_entropy(logits, yb)
 
     for epoch in range(1, settings.epochs + 1):
-        start = time.process_time()
-        loss, accuracy = run_epoch(
-            x, y, settings.batch_size, order, device, step, opt, progress, net.clamp_thresholds
+        run_epoch(
+            x,
+            y,
+            settings.batch_size,
+            order,
+            device,
+            step,
+            opt,
+            history,
+            progress,
+            net.clamp_thresholds,
         )
-        history.loss.append(loss)
-        history.accuracy.append(accuracy)
-        history.seconds.append(round(time.process_time() - start, 2))
         if on_epoch:
             on_epoch(epoch, _finish(net, ann, settings, len(x), history))
     return _finish(net, ann, settings, len(x), history), history
@@ -181,4 +178,4 @@ def ann_accuracy(ann: Graph, x: np.ndarray, y: np.ndarray, batch_size: int = 256
     return correct / len(x)
 
 
-__all__ = ["PrepareHistory", "PrepareSettings", "ann_accuracy", "prepare", "to_qcfs"]
+__all__ = ["PrepareSettings", "ann_accuracy", "prepare", "to_qcfs"]

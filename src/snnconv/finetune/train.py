@@ -60,9 +60,7 @@ def finetune(
         return logits, settings.loss(logits, yb, drops)
 
     for _ in range(settings.epochs):
-        loss, accuracy = run_epoch(x, y, settings.batch_size, order, device, step, opt, progress)
-        history.loss.append(loss)
-        history.accuracy.append(accuracy)
+        run_epoch(x, y, settings.batch_size, order, device, step, opt, history, progress)
     trained = net.to_graph()
     trained.metadata["snnconv.finetune"] = json.dumps(
         {
@@ -71,6 +69,7 @@ def finetune(
             "images": len(x),
             "train_loss": history.loss,
             "train_accuracy": history.accuracy,
+            "seconds_per_epoch": history.seconds,
         },
         sort_keys=True,
     )
