@@ -24,7 +24,14 @@ from snnconv.calibrate.observe import observe_thresholds
 from snnconv.calibrate.thresholds import MseMethod
 from snnconv.convert import prepare_ann
 from snnconv.errors import InputError
-from snnconv.finetune.epochs import History, Progress, check_data, check_training, run_epoch
+from snnconv.finetune.epochs import (
+    History,
+    Progress,
+    check_data,
+    check_training,
+    lr_schedule,
+    run_epoch,
+)
 from snnconv.finetune.trainable_ann import TrainableAnn
 from snnconv.graph import ACTIVATION_OPS, BLOCK_OPS, Graph, Node
 from snnconv.ops import infer_shapes
@@ -38,6 +45,7 @@ class PrepareSettings:
     levels: int = 4
     epochs: int = 1
     lr: float = 1e-4
+    lr_schedule: str = "constant"
     batch_size: int = 64
     per_channel: bool = False
     device: str = "cpu"
@@ -47,6 +55,7 @@ class PrepareSettings:
         check_training(
             {"--levels": self.levels, "--epochs": self.epochs, "--batch-size": self.batch_size},
             self.lr,
+            self.lr_schedule,
             self.device,
         )
 
@@ -124,6 +133,7 @@ def prepare(
     device = torch.device(settings.device)
     net = TrainableAnn(g).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
     history = History()
 
@@ -140,6 +150,7 @@ def prepare(
             device,
             step,
             opt,
+            schedule,
             history,
             progress,
             net.clamp_thresholds,

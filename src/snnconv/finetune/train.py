@@ -8,7 +8,14 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from snnconv.finetune.epochs import History, Progress, check_data, check_training, run_epoch
+from snnconv.finetune.epochs import (
+    History,
+    Progress,
+    check_data,
+    check_training,
+    lr_schedule,
+    run_epoch,
+)
 from snnconv.finetune.losses import Loss
 from snnconv.finetune.network import SpikingNet
 from snnconv.graph import Graph
@@ -20,6 +27,7 @@ class FinetuneSettings:
     timesteps: int = 4
     loss: Loss = field(default_factory=Loss)
     lr: float = 1e-4
+    lr_schedule: str = "constant"
     batch_size: int = 64
     device: str = "cpu"
     seed: int = 0
@@ -32,6 +40,7 @@ class FinetuneSettings:
                 "--batch-size": self.batch_size,
             },
             self.lr,
+            self.lr_schedule,
             self.device,
         )
 
@@ -51,6 +60,7 @@ def finetune(
     device = torch.device(settings.device)
     net = SpikingNet(snn).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
+    schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
     drops = torch.Generator(device=device).manual_seed(settings.seed + 1)
     history = History()
@@ -60,7 +70,7 @@ def finetune(
         return logits, settings.loss(logits, yb, drops)
 
     for _ in range(settings.epochs):
-        run_epoch(x, y, settings.batch_size, order, device, step, opt, history, progress)
+        run_epoch(x, y, settings.batch_size, order, device, step, opt, schedule, history, progress)
     trained = net.to_graph()
     trained.metadata["snnconv.finetune"] = json.dumps(
         {
