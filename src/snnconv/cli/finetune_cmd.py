@@ -11,6 +11,7 @@ from snnconv.cli.options import (
     device_option,
     force_option,
     limit_option,
+    lr_schedule_option,
     normalize_option,
     output_option,
     seed_option,
@@ -19,7 +20,6 @@ from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import load_dataset
 from snnconv.finetune import FinetuneSettings, finetune, parse_loss
-from snnconv.finetune.epochs import LR_SCHEDULES
 from snnconv.load import load_snn
 from snnconv.save import save_onnx
 
@@ -46,13 +46,7 @@ from snnconv.save import save_onnx
     "RHO, default 0.5).",
 )
 @click.option("--lr", default=FinetuneSettings.lr, show_default=True, type=float)
-@click.option(
-    "--lr-schedule",
-    default=FinetuneSettings.lr_schedule,
-    show_default=True,
-    type=click.Choice(list(LR_SCHEDULES)),
-    help="constant: --lr throughout; cosine: from --lr down to 0 by the last batch.",
-)
+@lr_schedule_option(FinetuneSettings.lr_schedule)
 @batch_size_option(default=64)
 @device_option()
 @seed_option()

@@ -8,6 +8,7 @@ import click
 
 from snnconv.data import FORMS, parse_normalize
 from snnconv.errors import InputError
+from snnconv.finetune.epochs import LR_SCHEDULES
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import DEFAULT_MODEL, MODELS
 from snnconv.simulate.memory import parse_size
@@ -60,6 +61,16 @@ def normalize_option(help: str) -> Callable:
 def batch_size_option(default: int = 128) -> Callable:
     return click.option(
         "--batch-size", default=default, show_default=True, type=click.IntRange(min=1)
+    )
+
+
+def lr_schedule_option(default: str) -> Callable:
+    return click.option(
+        "--lr-schedule",
+        default=default,
+        show_default=True,
+        type=click.Choice(list(LR_SCHEDULES)),
+        help="constant: --lr throughout; cosine: from --lr down to 0 by the last batch.",
     )
 
 

@@ -11,6 +11,7 @@ from snnconv.cli.options import (
     device_option,
     force_option,
     limit_option,
+    lr_schedule_option,
     model_options,
     normalize_option,
     output_option,
@@ -19,7 +20,6 @@ from snnconv.cli.options import (
 from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import load_dataset
-from snnconv.finetune.epochs import LR_SCHEDULES
 from snnconv.finetune.prepare import PrepareSettings, prepare
 from snnconv.load import load_input_model
 from snnconv.save import save_onnx
@@ -45,13 +45,7 @@ from snnconv.save import save_onnx
 @click.option(
     "--lr", default=PrepareSettings.lr, show_default=True, type=float, help="Adam's learning rate."
 )
-@click.option(
-    "--lr-schedule",
-    default=PrepareSettings.lr_schedule,
-    show_default=True,
-    type=click.Choice(list(LR_SCHEDULES)),
-    help="constant: --lr throughout; cosine: from --lr down to 0 by the last batch.",
-)
+@lr_schedule_option(PrepareSettings.lr_schedule)
 @click.option(
     "--per-channel", is_flag=True, help="One trainable threshold λ per channel, not per layer."
 )

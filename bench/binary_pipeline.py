@@ -1,0 +1,176 @@
+"""Binary-IF SNNs made by chains of snnconv commands, as a user runs them: one JSON line per
+chain.
+
+Each chain starts from a Fashion-MNIST bench net of bench/models.py and runs ``snnconv
+prepare`` / ``convert`` / ``finetune`` in turn, each in a fresh process at one torch thread,
+then ``snnconv simulate`` of the last SNN at each T of the chain on the first ``--test-limit``
+test images. The line gives the chain's commands, the CPU seconds of each (user time of the
+child process), the original ANN's accuracy on the same images and the SNN's at each T.
+
+Usage: ``python bench/binary_pipeline.py --chains vgg-prepare3-finetune2,...
+[--test-limit N] [--out DIR]``; ``--list`` prints the chains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from models import FASHION_MNIST, onnx_accuracy, train_or_load  # noqa: E402
+
+from snnconv.data import load_dataset  # noqa: E402
+
+TRAIN, TEST = f"{FASHION_MNIST}:train", f"{FASHION_MNIST}:test"
+
+# A chain: the bench net, its steps (each an snnconv verb and its options; the input is the
+# previous step's output) and the T to simulate the result at.
+CHAINS: dict[str, tuple[str, list[list[str]], list[int]]] = {
+    "vgg-prepare3-finetune2": (
+        "vgg",
+        [
+            ["prepare", "--data", TRAIN, "--levels", "4", "--epochs", "3"],
+            ["convert", "--calib-data", TRAIN, "--calib-limit", "1000"],
+            ["finetune", "--data", TRAIN, "--epochs", "2", "-T", "4"],
+        ],
+        [4, 8],
+    ),
+    "resnet-prepare3-finetune2": (
+        "resnet",
+        [
+            ["prepare", "--data", TRAIN, "--levels", "4", "--epochs", "3", "--lr", "1e-3"],
+            ["convert", "--calib-data", TRAIN, "--calib-limit", "1000"],
+            ["finetune", "--data", TRAIN, "--epochs", "2", "-T", "4"],
+        ],
+        [4, 8],
+    ),
+    "resnet-prepare3cos-finetune2": (
+        "resnet",
+        [
+            [
+                "prepare",
+                "--data",
+                TRAIN,
+                "--levels",
+                "4",
+                "--epochs",
+                "3",
+                "--lr",
+                "1e-3",
+                "--lr-schedule",
+                "cosine",
+            ],  # fmt: skip
+            ["convert", "--calib-data", TRAIN, "--calib-limit", "1000"],
+            ["finetune", "--data", TRAIN, "--epochs", "2", "-T", "4"],
+        ],
+        [4, 8],
+    ),
+    "vgg16-if-finetune": (
+        "vgg16",
+        [
+            [
+                "convert",
+                "--calib-data",
+                TRAIN,
+                "--calib-limit",
+                "1000",
+                "--neuron",
+                "if",
+                "--target-timesteps",
+                "8",
+            ],  # fmt: skip
+            ["finetune", "--data", TRAIN, "--limit", "10000", "-T", "8"],
+        ],
+        [8],
+    ),
+    "vgg16-if-channel-passes2-finetune": (
+        "vgg16",
+        [
+            [
+                "convert",
+                "--calib-data",
+                TRAIN,
+                "--calib-limit",
+                "1000",
+                "--neuron",
+                "if",
+                "--per-channel",
+                "--search-passes",
+                "2",
+                "--target-timesteps",
+                "8",
+            ],  # fmt: skip
+            ["finetune", "--data", TRAIN, "--limit", "20000", "-T", "8"],
+        ],
+        [8],
+    ),
+}
+
+SUFFIX = {"prepare": ".prepared.onnx", "convert": ".snn.onnx", "finetune": ".ft.snn.onnx"}
+
+
+def _snnconv(args: list[str]) -> float:
+    """Run ``snnconv ARGS`` at one thread; the child's CPU seconds (user)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+    subprocess.run(
+        [sys.executable, "-m", "snnconv", "--threads", "1", *args],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before, 1)
+
+
+def run_chain(name: str, out: Path, test_limit: int) -> dict:
+    net, steps, timesteps = CHAINS[name]
+    model = str(train_or_load(net))
+    commands, seconds = [], []
+    for i, (verb, *options) in enumerate(steps):
+        target = str(out / f"{name}.{i}{SUFFIX[verb]}")
+        args = [verb, model, *options, "-o", target, "--force"]
+        seconds.append(_snnconv(args))
+        commands.append("snnconv " + " ".join(args))
+        model = target
+    accuracy = {}
+    for t in timesteps:
+        report = out / f"{name}.T{t}.json"
+        _snnconv(["simulate", model, "--data", TEST, "--limit", str(test_limit), "-T", str(t),
+                  "--json", str(report), "--force"])  # fmt: skip
+        accuracy[f"T{t}"] = json.loads(report.read_text())["snn_accuracy"]
+    ann = onnx_accuracy(train_or_load(net), load_dataset(TEST, limit=test_limit))
+    return {
+        "bench": "binary_pipeline",
+        "chain": name,
+        "net": net,
+        "commands": commands,
+        "cpu_seconds": seconds,
+        "test_images": test_limit,
+        "ann_accuracy": ann,
+        "snn_accuracy": accuracy,
+        "drop_points": {t: round(100 * (ann - a), 2) for t, a in accuracy.items()},
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--chains", default=",".join(CHAINS))
+    p.add_argument("--test-limit", type=int, default=10000)
+    p.add_argument("--out", type=Path, default=Path("out/binary_pipeline"))
+    p.add_argument("--list", action="store_true")
+    a = p.parse_args()
+    if a.list:
+        for name, (net, steps, timesteps) in CHAINS.items():
+            print(name, net, [s[0] for s in steps], "T =", timesteps)
+        return
+    a.out.mkdir(parents=True, exist_ok=True)
+    for name in a.chains.split(","):
+        if name not in CHAINS:
+            sys.exit(f"unknown chain {name!r}; --list shows them")
+        print(json.dumps(run_chain(name, a.out, a.test_limit)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
