@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -27,90 +28,51 @@ from snnconv.data import load_dataset  # noqa: E402
 
 TRAIN, TEST = f"{FASHION_MNIST}:train", f"{FASHION_MNIST}:test"
 
-# A chain: the bench net, its steps (each an snnconv verb and its options; the input is the
+# Data options each verb gets: training images (the first 1,000 for calibration).
+DATA = {
+    "prepare": ["--data", TRAIN],
+    "convert": ["--calib-data", TRAIN, "--calib-limit", "1000"],
+    "finetune": ["--data", TRAIN],
+}
+SUFFIX = {"prepare": ".prepared.onnx", "convert": ".snn.onnx", "finetune": ".ft.snn.onnx"}
+
+# A chain: the bench net, its steps (an snnconv verb and its options; the input is the
 # previous step's output) and the T to simulate the result at.
-CHAINS: dict[str, tuple[str, list[list[str]], list[int]]] = {
+CHAINS: dict[str, tuple[str, list[str], list[int]]] = {
     "vgg-prepare3-finetune2": (
         "vgg",
-        [
-            ["prepare", "--data", TRAIN, "--levels", "4", "--epochs", "3"],
-            ["convert", "--calib-data", TRAIN, "--calib-limit", "1000"],
-            ["finetune", "--data", TRAIN, "--epochs", "2", "-T", "4"],
-        ],
+        ["prepare --levels 4 --epochs 3", "convert", "finetune --epochs 2 -T 4"],
         [4, 8],
     ),
     "resnet-prepare3-finetune2": (
         "resnet",
-        [
-            ["prepare", "--data", TRAIN, "--levels", "4", "--epochs", "3", "--lr", "1e-3"],
-            ["convert", "--calib-data", TRAIN, "--calib-limit", "1000"],
-            ["finetune", "--data", TRAIN, "--epochs", "2", "-T", "4"],
-        ],
+        ["prepare --levels 4 --epochs 3 --lr 1e-3", "convert", "finetune --epochs 2 -T 4"],
         [4, 8],
     ),
     "resnet-prepare3cos-finetune2": (
         "resnet",
         [
-            [
-                "prepare",
-                "--data",
-                TRAIN,
-                "--levels",
-                "4",
-                "--epochs",
-                "3",
-                "--lr",
-                "1e-3",
-                "--lr-schedule",
-                "cosine",
-            ],  # fmt: skip
-            ["convert", "--calib-data", TRAIN, "--calib-limit", "1000"],
-            ["finetune", "--data", TRAIN, "--epochs", "2", "-T", "4"],
+            "prepare --levels 4 --epochs 3 --lr 1e-3 --lr-schedule cosine",
+            "convert",
+            "finetune --epochs 2 -T 4",
         ],
         [4, 8],
     ),
     "vgg16-if-finetune": (
         "vgg16",
-        [
-            [
-                "convert",
-                "--calib-data",
-                TRAIN,
-                "--calib-limit",
-                "1000",
-                "--neuron",
-                "if",
-                "--target-timesteps",
-                "8",
-            ],  # fmt: skip
-            ["finetune", "--data", TRAIN, "--limit", "10000", "-T", "8"],
-        ],
+        ["convert --neuron if --target-timesteps 8", "finetune --limit 10000 -T 8"],
         [8],
     ),
-    "vgg16-if-channel-passes2-finetune": (
+    "vgg16-prepare1-finetune": (
         "vgg16",
         [
-            [
-                "convert",
-                "--calib-data",
-                TRAIN,
-                "--calib-limit",
-                "1000",
-                "--neuron",
-                "if",
-                "--per-channel",
-                "--search-passes",
-                "2",
-                "--target-timesteps",
-                "8",
-            ],  # fmt: skip
-            ["finetune", "--data", TRAIN, "--limit", "20000", "-T", "8"],
+            "prepare --levels 4 --epochs 1",
+            "convert --target-timesteps 8",
+            "finetune --limit 20000 -T 8",
         ],
-        [8],
+        [8, 16],
     ),
 }
-
-SUFFIX = {"prepare": ".prepared.onnx", "convert": ".snn.onnx", "finetune": ".ft.snn.onnx"}
 
 
 def _snnconv(args: list[str]) -> float:
@@ -128,9 +90,10 @@ def run_chain(name: str, out: Path, test_limit: int) -> dict:
     net, steps, timesteps = CHAINS[name]
     model = str(train_or_load(net))
     commands, seconds = [], []
-    for i, (verb, *options) in enumerate(steps):
+    for i, step in enumerate(steps):
+        verb, *options = shlex.split(step)
         target = str(out / f"{name}.{i}{SUFFIX[verb]}")
-        args = [verb, model, *options, "-o", target, "--force"]
+        args = [verb, model, *DATA[verb], *options, "-o", target, "--force"]
         seconds.append(_snnconv(args))
         commands.append("snnconv " + " ".join(args))
         model = target
@@ -163,7 +126,7 @@ def main() -> None:
     a = p.parse_args()
     if a.list:
         for name, (net, steps, timesteps) in CHAINS.items():
-            print(name, net, [s[0] for s in steps], "T =", timesteps)
+            print(name, net, " → ".join(steps), "T =", timesteps)
         return
     a.out.mkdir(parents=True, exist_ok=True)
     for name in a.chains.split(","):
