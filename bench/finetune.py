@@ -67,6 +67,9 @@ def main() -> None:
     p.add_argument("--timesteps", type=int, default=4, help="conversion and fine-tuning T")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument(
+        "--lr-schedule", default="constant", help="constant: what docs/techniques.md measured"
+    )
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--losses", default="ce,stochmax:0.5")
     p.add_argument("--seed", type=int, default=0)
@@ -88,6 +91,7 @@ def main() -> None:
         "finetune_timesteps": args.timesteps,
         "epochs": args.epochs,
         "lr": args.lr,
+        "lr_schedule": args.lr_schedule,
         "batch_size": args.batch_size,
         "seed": args.seed,
         "threads": args.threads,
@@ -100,6 +104,7 @@ def main() -> None:
             timesteps=args.timesteps,
             loss=parse_loss(name),
             lr=args.lr,
+            lr_schedule=args.lr_schedule,
             batch_size=args.batch_size,
             seed=args.seed,
         )

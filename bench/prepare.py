@@ -82,7 +82,13 @@ def prepared_rows(name, graph, train, test, args) -> None:
     calib_x = train.x[:CALIB_IMAGES]
     original = ann_accuracy(graph, test.x, test.y)
     for levels in [int(v) for v in args.levels.split(",")]:
-        settings = PrepareSettings(levels=levels, epochs=args.epochs, lr=args.lr, seed=args.seed)
+        settings = PrepareSettings(
+            levels=levels,
+            epochs=args.epochs,
+            lr=args.lr,
+            lr_schedule=args.lr_schedule,
+            seed=args.seed,
+        )
 
         def on_epoch(epoch: int, prepared, levels=levels) -> None:
             meta = json.loads(prepared.metadata["snnconv.prepare"])
@@ -92,6 +98,7 @@ def prepared_rows(name, graph, train, test, args) -> None:
                 "levels": levels,
                 "epochs": epoch,
                 "lr": args.lr,
+                "lr_schedule": args.lr_schedule,
                 "train_images": len(train.x),
                 "test_images": len(test.x),
                 "original_ann_accuracy": original,
@@ -127,7 +134,13 @@ def finetuned(prepared, calib_x, train, test, args, calibrate: str = "none") -> 
                   calibrate=calibrate, target_timesteps=COST_T))  # fmt: skip
     n = args.finetune_images
     start = time.process_time()
-    settings = FinetuneSettings(epochs=1, timesteps=COST_T, lr=args.finetune_lr, seed=args.seed)
+    settings = FinetuneSettings(
+        epochs=1,
+        timesteps=COST_T,
+        lr=args.finetune_lr,
+        lr_schedule=args.finetune_lr_schedule,
+        seed=args.seed,
+    )
     tuned, _ = finetune(snn, train.x[:n], train.y[:n], settings)
     seconds = round(time.process_time() - start, 1)
     r = simulate(tuned, test.x, test.y, SimulationSettings(timesteps=max(TIMESTEPS)))
@@ -138,6 +151,7 @@ def finetuned(prepared, calib_x, train, test, args, calibrate: str = "none") -> 
         "energy_ratio_t4": c.energy.ratio,
         "calibrate": calibrate,
         "finetune_lr": args.finetune_lr,
+        "finetune_lr_schedule": args.finetune_lr_schedule,
         "finetune_images": min(n, len(train.x)),
         "finetune_timesteps": COST_T,
         "finetune_cpu_seconds": seconds,
@@ -207,14 +221,17 @@ def main() -> None:
         default="",
         help="epochs also measured with search+bias (and the last)",
     )
-    p.add_argument("--lr", type=float, default=PrepareSettings.lr)
+    # the settings docs/prepare-bench.jsonl was measured with, before the defaults changed
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-schedule", default="constant")
     p.add_argument("--train-limit", type=int, default=60000)
     p.add_argument("--test-limit", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--calibrated-timesteps", default="1,2,4,8", help="T fitted by search+bias")
     p.add_argument("--extras", default="finetune,nir", help="after the last epoch")
     p.add_argument("--finetune-images", type=int, default=10000)
-    p.add_argument("--finetune-lr", type=float, default=FinetuneSettings.lr)
+    p.add_argument("--finetune-lr", type=float, default=1e-4)
+    p.add_argument("--finetune-lr-schedule", default="constant")
     p.add_argument("--finetune-saved", metavar="DIR", help="only fine-tune the ANNs saved here")
     p.add_argument("--finetune-calibrate", default="none,search+bias")
     p.add_argument("--convert-saved", metavar="DIR", help="only convert the ANNs saved here")

@@ -43,9 +43,9 @@ INIT_IMAGES = 1024
 @dataclass(frozen=True)
 class PrepareSettings:
     levels: int = 4
-    epochs: int = 1
-    lr: float = 1e-4
-    lr_schedule: str = "constant"
+    epochs: int = 3
+    lr: float = 1e-3
+    lr_schedule: str = "cosine"
     batch_size: int = 64
     per_channel: bool = False
     device: str = "cpu"

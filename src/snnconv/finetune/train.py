@@ -26,8 +26,8 @@ class FinetuneSettings:
     epochs: int = 1
     timesteps: int = 4
     loss: Loss = field(default_factory=Loss)
-    lr: float = 1e-4
-    lr_schedule: str = "constant"
+    lr: float = 3e-4
+    lr_schedule: str = "cosine"
     batch_size: int = 64
     device: str = "cpu"
     seed: int = 0
