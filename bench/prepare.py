@@ -221,7 +221,7 @@ def main() -> None:
         default="",
         help="epochs also measured with search+bias (and the last)",
     )
-    # the settings docs/prepare-bench.jsonl was measured with, before the defaults changed
+    # the settings docs/prepare-bench.jsonl was measured with, not today's defaults
     p.add_argument("--lr", type=float, default=1e-4)
     p.add_argument("--lr-schedule", default="constant")
     p.add_argument("--train-limit", type=int, default=60000)
