@@ -81,7 +81,8 @@ def _snnconv(args: list[str]) -> float:
 
 def run_chain(name: str, out: Path, test_limit: int) -> dict:
     net, steps, timesteps = CHAINS[name]
-    model = str(train_or_load(net))
+    ann_path = train_or_load(net)
+    model = str(ann_path)
     commands, seconds = [], []
     for i, step in enumerate(steps):
         verb, *options = shlex.split(step)
@@ -95,7 +96,7 @@ def run_chain(name: str, out: Path, test_limit: int) -> dict:
               str(timesteps), "--json", str(report), "--force"])  # fmt: skip
     curve = json.loads(report.read_text())["accuracy_per_step"]
     accuracy = {f"T{t}": round(curve[t - 1], 4) for t in (1, 2, 4, 8, 16) if t <= timesteps}
-    ann = onnx_accuracy(train_or_load(net), load_dataset(TEST, limit=test_limit))
+    ann = onnx_accuracy(ann_path, load_dataset(TEST, limit=test_limit))
     return {
         "bench": "binary_pipeline",
         "chain": name,

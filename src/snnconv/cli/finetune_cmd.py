@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from snnconv.cli.options import (
-    DATA_SPECS,
     batch_size_option,
     data_option,
     device_option,
@@ -18,7 +17,7 @@ from snnconv.cli.options import (
 )
 from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
-from snnconv.data import load_dataset
+from snnconv.data import FORMS, load_dataset
 from snnconv.finetune import FinetuneSettings, finetune, parse_loss
 from snnconv.load import load_snn
 from snnconv.save import save_onnx
@@ -26,7 +25,7 @@ from snnconv.save import save_onnx
 
 @click.command("finetune")
 @click.argument("model", type=click.Path(dir_okay=False))
-@data_option(f"Training data: {DATA_SPECS} (default split: train).")
+@data_option(f"Training data: {FORMS} (default split: train).")
 @limit_option("Train on the first N images.")
 @normalize_option("Apply (x - MEAN) / STD (default: as recorded at conversion).")
 @click.option("--epochs", default=1, show_default=True, type=click.IntRange(min=1))

@@ -14,8 +14,6 @@ from snnconv.simulate.energy import DEFAULT_MODEL, MODELS
 from snnconv.simulate.memory import parse_size
 from snnconv.simulate.run import SCHEDULES, SimulationSettings
 
-DATA_SPECS = FORMS
-
 
 def _apply(f: Callable, options: list[Callable]) -> Callable:
     for opt in reversed(options):
@@ -132,7 +130,7 @@ def data_options(f: Callable) -> Callable:
         f,
         [
             data_option(
-                f"Evaluation data: {DATA_SPECS}, optionally ':train' or ':test' (default test)."
+                f"Evaluation data: {FORMS}, optionally ':train' or ':test' (default test)."
             ),
             limit_option(),
             normalize_option(

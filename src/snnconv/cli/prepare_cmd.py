@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from snnconv.cli.options import (
-    DATA_SPECS,
     batch_size_option,
     data_option,
     device_option,
@@ -19,7 +18,7 @@ from snnconv.cli.options import (
 )
 from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
-from snnconv.data import load_dataset
+from snnconv.data import FORMS, load_dataset
 from snnconv.finetune.prepare import PrepareSettings, prepare
 from snnconv.load import load_input_model
 from snnconv.save import save_onnx
@@ -27,7 +26,7 @@ from snnconv.save import save_onnx
 
 @click.command("prepare")
 @model_options
-@data_option(f"Training data: {DATA_SPECS} (default split: train).")
+@data_option(f"Training data: {FORMS} (default split: train).")
 @limit_option("Train on the first N images.")
 @normalize_option("Apply (x - MEAN) / STD, as in training (recorded for later verbs).")
 @click.option(

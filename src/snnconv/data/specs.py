@@ -43,11 +43,11 @@ def parse_spec(spec: str, split: str = "test") -> Spec:
         head, sep, tail = arg.rpartition(":")
         if sep and tail in SPLITS:
             arg, split = head, tail
-    form = SCHEMES[scheme].form
-    if arg and not SCHEMES[scheme].argument:
+    argument = SCHEMES[scheme].argument
+    if arg and not argument:
         raise InputError(f"dataset spec {spec!r}: {scheme!r} takes no path ({SPEC_HELP})")
-    if not arg and SCHEMES[scheme].argument:
-        raise InputError(f"dataset spec {spec!r} names no path; write {form!r}")
+    if not arg and argument:
+        raise InputError(f"dataset spec {spec!r} names no path; write {SCHEMES[scheme].form!r}")
     return Spec(scheme, arg, split)
 
 
