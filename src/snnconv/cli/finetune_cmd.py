@@ -18,8 +18,8 @@ from snnconv.cli.options import (
 from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import FORMS, load_dataset
-from snnconv.finetune import FinetuneSettings, finetune, parse_loss
-from snnconv.load import load_snn
+from snnconv.finetune import Distillation, FinetuneSettings, finetune, parse_loss
+from snnconv.load import load_input_model, load_snn
 from snnconv.save import save_onnx
 
 
@@ -44,6 +44,26 @@ from snnconv.save import save_onnx
     help="ce (cross-entropy) or stochmax[:RHO] (non-target classes kept with probability "
     "RHO, default 0.5).",
 )
+@click.option(
+    "--teacher",
+    type=click.Path(dir_okay=False),
+    help="An ANN to distil from (the one the SNN was converted from): the loss mixes in the "
+    "KL divergence to its softened outputs.",
+)
+@click.option(
+    "--teacher-weight",
+    default=Distillation.weight,
+    show_default=True,
+    type=float,
+    help="With --teacher: the distillation term's share of the loss, in [0, 1].",
+)
+@click.option(
+    "--temperature",
+    default=Distillation.temperature,
+    show_default=True,
+    type=float,
+    help="With --teacher: the softmax temperature of both outputs in the distillation term.",
+)
 @click.option("--lr", default=FinetuneSettings.lr, show_default=True, type=float)
 @lr_schedule_option(FinetuneSettings.lr_schedule)
 @batch_size_option(default=64)
@@ -51,7 +71,19 @@ from snnconv.save import save_onnx
 @seed_option()
 @output_option("Output .snn.onnx.", required=True)
 @force_option("Overwrite an existing output.")
-def finetune_cmd(model, data_spec, limit, normalize, output, force, loss, **kw):
+def finetune_cmd(
+    model,
+    data_spec,
+    limit,
+    normalize,
+    output,
+    force,
+    loss,
+    teacher,
+    teacher_weight,
+    temperature,
+    **kw,
+):
     """Fine-tune a converted SNN (weights, biases, thresholds) by backpropagation through
     time with a surrogate spike gradient, to reach its accuracy in fewer timesteps.
 
@@ -59,11 +91,16 @@ def finetune_cmd(model, data_spec, limit, normalize, output, force, loss, **kw):
     Example:
       snnconv finetune model.snn.onnx --data mnist:/data/fashion-mnist --limit 5000 \\
           --epochs 1 -T 4 --loss stochmax:0.5 -o model.ft.snn.onnx
+      snnconv finetune model.snn.onnx --data mnist:/data/fashion-mnist --epochs 2 \\
+          --teacher model.onnx -o model.ft.snn.onnx
     """
     check_outputs(output, force=force)
-    settings = FinetuneSettings(loss=parse_loss(loss), **kw)
+    settings = FinetuneSettings(
+        loss=parse_loss(loss), distillation=Distillation(teacher_weight, temperature), **kw
+    )
     settings.check()
     snn = load_snn(model)
+    ann = None if teacher is None else load_input_model(teacher, input_shape=snn.input_shape)
     norm = normalize or snn.metadata.get("snnconv.normalize")
     ds = load_dataset(
         data_spec,
@@ -72,7 +109,7 @@ def finetune_cmd(model, data_spec, limit, normalize, output, force, loss, **kw):
         limit=limit,
     )
     with training_progress(settings.epochs, len(ds.x)) as advance:
-        trained, history = finetune(snn, ds.x, ds.y, settings, progress=advance)
+        trained, history = finetune(snn, ds.x, ds.y, settings, teacher=ann, progress=advance)
     if normalize:
         trained.metadata["snnconv.normalize"] = normalize
     save_onnx(trained, output, force=force)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from snnconv.errors import InputError
 from snnconv.finetune.epochs import (
     History,
     Progress,
@@ -16,9 +17,11 @@ from snnconv.finetune.epochs import (
     lr_schedule,
     run_epoch,
 )
-from snnconv.finetune.losses import Loss
+from snnconv.finetune.losses import Distillation, Loss
 from snnconv.finetune.network import SpikingNet
+from snnconv.finetune.trainable_ann import TrainableAnn
 from snnconv.graph import Graph
+from snnconv.ops import infer_shapes
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class FinetuneSettings:
     epochs: int = 1
     timesteps: int = 4
     loss: Loss = field(default_factory=Loss)
+    #: How the loss mixes in the teacher's outputs, where ``finetune`` is given a teacher.
+    distillation: Distillation = field(default_factory=Distillation)
     lr: float = 3e-4
     lr_schedule: str = "cosine"
     batch_size: int = 64
@@ -43,6 +48,7 @@ class FinetuneSettings:
             self.lr_schedule,
             self.device,
         )
+        self.distillation.check()
 
 
 def finetune(
@@ -51,14 +57,21 @@ def finetune(
     y: np.ndarray,
     settings: FinetuneSettings = FinetuneSettings(),
     *,
+    teacher: Graph | None = None,
     progress: Progress | None = None,
 ) -> tuple[Graph, History]:
     """Train ``snn``'s weights, biases and thresholds on (x, y) at T = ``settings.timesteps``;
-    return the trained SNN graph (its metadata records how) and the per-epoch history."""
+    return the trained SNN graph (its metadata records how) and the per-epoch history.
+
+    With a ``teacher`` ANN (typically the one ``snn`` was converted from), the loss mixes in
+    distillation from its outputs on the same images (``settings.distillation``)."""
     settings.check()
     check_data(snn, x, y)
+    if teacher is not None:
+        _check_teacher(teacher, snn)
     device = torch.device(settings.device)
     net = SpikingNet(snn).to(device)
+    ann = None if teacher is None else TrainableAnn(teacher).to(device).requires_grad_(False)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
@@ -67,14 +80,24 @@ def finetune(
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb, settings.timesteps)[-1] / settings.timesteps
-        return logits, settings.loss(logits, yb, drops)
+        loss = settings.loss(logits, yb, drops)
+        if ann is not None:
+            with torch.no_grad():
+                soft = ann(xb)
+            loss = settings.distillation(loss, logits, soft)
+        return logits, loss
 
     for _ in range(settings.epochs):
         run_epoch(x, y, settings.batch_size, order, device, step, opt, schedule, history, progress)
     trained = net.to_graph()
+    record = asdict(settings)
+    if teacher is None:
+        del record["distillation"]
+    else:
+        record["teacher"] = teacher.metadata.get("source_name", "")
     trained.metadata["snnconv.finetune"] = json.dumps(
         {
-            **asdict(settings),
+            **record,
             "loss": str(settings.loss),
             "images": len(x),
             "train_loss": history.loss,
@@ -84,6 +107,22 @@ def finetune(
         sort_keys=True,
     )
     return trained, history
+
+
+def _check_teacher(teacher: Graph, snn: Graph) -> None:
+    """A teacher is an ANN that takes the SNN's input and gives as many outputs."""
+    if teacher.is_snn:
+        raise InputError(
+            "--teacher must be an ANN (the one the SNN was converted from); it has spiking neurons"
+        )
+    if tuple(teacher.input_shape) != tuple(snn.input_shape):
+        raise InputError(
+            f"--teacher takes inputs of shape {tuple(teacher.input_shape)}, the SNN "
+            f"{tuple(snn.input_shape)}"
+        )
+    outputs = [int(np.prod(infer_shapes(g)[g.output])) for g in (teacher, snn)]
+    if outputs[0] != outputs[1]:
+        raise InputError(f"--teacher has {outputs[0]} outputs, the SNN {outputs[1]}")
 
 
 @torch.no_grad()
