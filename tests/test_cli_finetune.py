@@ -98,3 +98,30 @@ def test_data_of_the_wrong_shape_is_refused(run, workdir, tmp_path):
     r = run("finetune", str(workdir / "model.snn.onnx"), "--data", f"npz:{bad}", "-o", str(out))
     assert r.returncode == 2 and "shape" in r.stderr and "Traceback" not in r.stderr
     assert not out.exists()
+
+
+def test_finetune_with_a_teacher_records_it(run, workdir, tmp_path):
+    out = tmp_path / "kd.snn.onnx"
+    r = run("finetune", str(workdir / "model.snn.onnx"), "--data", f"npz:{workdir / 'data.npz'}",
+            "-T", "2", "--teacher", str(workdir / "model.onnx"), "--teacher-weight", "0.7",
+            "-o", str(out))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    record = load_onnx(out).metadata["snnconv.finetune"]
+    assert '"teacher": ' in record and '"weight": 0.7' in record
+
+
+@pytest.mark.parametrize(
+    "teacher, extra, expected",
+    [
+        ("model.snn.onnx", [], "must be an ANN"),
+        ("missing.onnx", [], "missing.onnx"),
+        ("model.onnx", ["--teacher-weight", "2"], "--teacher-weight"),
+        ("model.onnx", ["--temperature", "-1"], "--temperature"),
+    ],
+)
+def test_a_bad_teacher_exits_2_and_writes_nothing(run, workdir, tmp_path, teacher, extra, expected):
+    out = tmp_path / "out.snn.onnx"
+    r = run("finetune", str(workdir / "model.snn.onnx"), "--data", f"npz:{workdir / 'data.npz'}",
+            "--teacher", str(workdir / teacher), "-o", str(out), *extra)  # fmt: skip
+    assert r.returncode == 2 and expected in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists()
