@@ -38,7 +38,8 @@ SUFFIX = {"prepare": ".prepared.onnx", "convert": ".snn.onnx", "finetune": ".ft.
 
 # A chain: the bench net, its steps (an snnconv verb and its options; the input is the
 # previous step's output) and the T to simulate the result up to (the anytime curve gives the
-# accuracy at every T before it). The settings the defaults replaced are spelt out.
+# accuracy at every T before it). The settings the defaults replaced are spelt out; ``{ann}``
+# in a step stands for the original ANN's file (a teacher to distil from).
 CONSTANT = "--lr 1e-4 --lr-schedule constant"
 CHAINS: dict[str, tuple[str, list[str], int]] = {
     "vgg-defaults": ("vgg", ["prepare", "convert", "finetune --epochs 2 -T 4"], 8),
@@ -85,7 +86,7 @@ def run_chain(name: str, out: Path, test_limit: int) -> dict:
     model = str(ann_path)
     commands, seconds = [], []
     for i, step in enumerate(steps):
-        verb, *options = shlex.split(step)
+        verb, *options = shlex.split(step.format(ann=ann_path))
         target = str(out / f"{name}.{i}{SUFFIX[verb]}")
         args = [verb, model, *DATA[verb], *options, "-o", target, "--force"]
         seconds.append(_snnconv(args))
