@@ -8,6 +8,7 @@ from snnconv.cli.options import (
     batch_size_option,
     data_option,
     device_option,
+    distillation_options,
     force_option,
     limit_option,
     lr_schedule_option,
@@ -47,23 +48,9 @@ from snnconv.save import save_onnx
 @click.option(
     "--teacher",
     type=click.Path(dir_okay=False),
-    help="An ANN to distil from (the one the SNN was converted from): the loss mixes in the "
-    "KL divergence to its softened outputs.",
+    help="An ANN to distil from (the one the SNN was converted from); see --teacher-weight.",
 )
-@click.option(
-    "--teacher-weight",
-    default=Distillation.weight,
-    show_default=True,
-    type=float,
-    help="With --teacher: the distillation term's share of the loss, in [0, 1].",
-)
-@click.option(
-    "--temperature",
-    default=Distillation.temperature,
-    show_default=True,
-    type=float,
-    help="With --teacher: the softmax temperature of both outputs in the distillation term.",
-)
+@distillation_options(FinetuneSettings().distillation, "the --teacher ANN")
 @click.option("--lr", default=FinetuneSettings.lr, show_default=True, type=float)
 @lr_schedule_option(FinetuneSettings.lr_schedule)
 @batch_size_option(default=64)

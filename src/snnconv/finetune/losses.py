@@ -1,5 +1,4 @@
-"""Losses on the SNN's read-out ``V(T)/T``: cross-entropy and stochastic softmax (stochmax),
-either of them optionally mixed with distillation from an ANN teacher.
+"""Losses on the SNN's read-out ``V(T)/T``: cross-entropy and stochastic softmax (stochmax).
 
 Stochmax (fixed form, after DropMax; see TECHNIQUES.md): every non-target class is kept in the
 softmax normalisation with probability ρ and dropped otherwise, the target always kept:
@@ -7,11 +6,6 @@ softmax normalisation with probability ρ and dropped otherwise, the target alwa
 each of them separately, which widens the margin the spiking read-out needs to settle early.
 It is cross-entropy on logits where dropped classes are set to -inf, so ρ = 1 is exactly
 cross-entropy. Inference is plain argmax either way.
-
-Distillation (Hinton et al., 2015): the SNN also learns the teacher's whole output
-distribution, softened by a temperature τ, not only its label. The ANN the SNN was converted
-from is the natural teacher: it is what the SNN approximates, and its soft targets say which
-rivals are near, which the label alone does not.
 """
 
 from __future__ import annotations
@@ -72,30 +66,3 @@ def parse_loss(text: str) -> Loss:
     if not 0.0 < rho <= 1.0:
         raise InputError(f"--loss {text!r}: RHO is a keep probability in (0, 1], e.g. 0.5")
     return Loss(name, rho)
-
-
-@dataclass(frozen=True)
-class Distillation:
-    """``(1 - weight) · base + weight · τ² · KL(softmax(teacher / τ) ‖ softmax(student / τ))``;
-    the τ² keeps the soft term's gradient on the scale of the base loss's as τ changes."""
-
-    weight: float = 0.5
-    temperature: float = 2.0
-
-    def check(self) -> None:
-        if not 0.0 <= self.weight <= 1.0:
-            raise InputError(f"--teacher-weight must be in [0, 1], got {self.weight}")
-        if not self.temperature > 0:
-            raise InputError(f"--temperature must be > 0, got {self.temperature}")
-
-    def __call__(
-        self, base: torch.Tensor, student: torch.Tensor, teacher: torch.Tensor
-    ) -> torch.Tensor:
-        tau = self.temperature
-        soft = F.kl_div(
-            F.log_softmax(student / tau, dim=1),
-            F.log_softmax(teacher / tau, dim=1),
-            reduction="batchmean",
-            log_target=True,
-        )
-        return (1 - self.weight) * base + self.weight * tau**2 * soft

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -24,6 +24,7 @@ from snnconv.calibrate.observe import observe_thresholds
 from snnconv.calibrate.thresholds import MseMethod
 from snnconv.convert import prepare_ann
 from snnconv.errors import InputError
+from snnconv.finetune.distillation import Distillation, Teacher
 from snnconv.finetune.epochs import (
     History,
     Progress,
@@ -48,6 +49,8 @@ class PrepareSettings:
     lr_schedule: str = "cosine"
     batch_size: int = 64
     per_channel: bool = False
+    #: Distillation from the ANN being prepared (weight 0: cross-entropy alone).
+    distillation: Distillation = field(default_factory=lambda: Distillation(weight=0.0))
     device: str = "cpu"
     seed: int = 0
 
@@ -58,6 +61,7 @@ class PrepareSettings:
             self.lr_schedule,
             self.device,
         )
+        self.distillation.check()
 
 
 def to_qcfs(
@@ -136,10 +140,12 @@ def prepare(
     schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
     history = History()
+    soft = Teacher(ann, settings.distillation, device) if settings.distillation.weight else None
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb)
-        return logits, F.cross_entropy(logits, yb)
+        loss = F.cross_entropy(logits, yb)
+        return logits, loss if soft is None else soft(loss, logits, xb)
 
     for epoch in range(1, settings.epochs + 1):
         run_epoch(

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from snnconv.errors import InputError
+from snnconv.finetune.distillation import Distillation, Teacher
 from snnconv.finetune.epochs import (
     History,
     Progress,
@@ -17,9 +18,8 @@ from snnconv.finetune.epochs import (
     lr_schedule,
     run_epoch,
 )
-from snnconv.finetune.losses import Distillation, Loss
+from snnconv.finetune.losses import Loss
 from snnconv.finetune.network import SpikingNet
-from snnconv.finetune.trainable_ann import TrainableAnn
 from snnconv.graph import Graph
 from snnconv.ops import infer_shapes
 
@@ -71,7 +71,7 @@ def finetune(
         _check_teacher(teacher, snn)
     device = torch.device(settings.device)
     net = SpikingNet(snn).to(device)
-    ann = None if teacher is None else TrainableAnn(teacher).to(device).requires_grad_(False)
+    soft = None if teacher is None else Teacher(teacher, settings.distillation, device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
@@ -81,11 +81,7 @@ def finetune(
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb, settings.timesteps)[-1] / settings.timesteps
         loss = settings.loss(logits, yb, drops)
-        if ann is not None:
-            with torch.no_grad():
-                soft = ann(xb)
-            loss = settings.distillation(loss, logits, soft)
-        return logits, loss
+        return logits, loss if soft is None else soft(loss, logits, xb)
 
     for _ in range(settings.epochs):
         run_epoch(x, y, settings.batch_size, order, device, step, opt, schedule, history, progress)
