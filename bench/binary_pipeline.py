@@ -44,6 +44,11 @@ CONSTANT = "--lr 1e-4 --lr-schedule constant"
 CHAINS: dict[str, tuple[str, list[str], int]] = {
     "vgg-defaults": ("vgg", ["prepare", "convert", "finetune --epochs 2 -T 4"], 8),
     "resnet-defaults": ("resnet", ["prepare", "convert", "finetune --epochs 2 -T 4"], 8),
+    "resnet-distil": (
+        "resnet",
+        ["prepare", "convert", "finetune --epochs 2 -T 4 --teacher {ann}"],
+        8,
+    ),
     "resnet-prepare-constant": (
         "resnet",
         ["prepare --lr-schedule constant", "convert", f"finetune --epochs 2 -T 4 {CONSTANT}"],
