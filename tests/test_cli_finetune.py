@@ -80,6 +80,7 @@ def test_existing_output_is_refused_before_any_work(run, workdir, tmp_path):
         ("model.snn.onnx", ["--loss", "hinge"], "--loss"),
         ("model.snn.onnx", ["--loss", "stochmax:2"], "RHO"),
         ("model.snn.onnx", ["--lr", "0"], "--lr"),
+        ("model.snn.onnx", ["--teacher-weight", "0.3"], "--teacher MODEL"),
         ("model.onnx", [], "snnconv convert"),
     ],
 )

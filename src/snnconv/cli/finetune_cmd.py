@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from snnconv.cli.options import (
     batch_size_option,
@@ -19,6 +20,7 @@ from snnconv.cli.options import (
 from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import FORMS, load_dataset
+from snnconv.errors import InputError
 from snnconv.finetune import Distillation, FinetuneSettings, finetune, parse_loss
 from snnconv.load import load_input_model, load_snn
 from snnconv.save import save_onnx
@@ -82,6 +84,11 @@ def finetune_cmd(
           --teacher model.onnx -o model.ft.snn.onnx
     """
     check_outputs(output, force=force)
+    ctx = click.get_current_context()
+    given = [f"--{k.replace('_', '-')}" for k in ("teacher_weight", "temperature")
+             if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT]  # fmt: skip
+    if given and teacher is None:
+        raise InputError(f"{given[0]} shapes distillation from a teacher: give --teacher MODEL")
     settings = FinetuneSettings(
         loss=parse_loss(loss), distillation=Distillation(teacher_weight, temperature), **kw
     )

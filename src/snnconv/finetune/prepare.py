@@ -140,12 +140,12 @@ def prepare(
     schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
     history = History()
-    soft = Teacher(ann, settings.distillation, device) if settings.distillation.weight else None
+    distil = Teacher(ann, settings.distillation, device) if settings.distillation.weight else None
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb)
         loss = F.cross_entropy(logits, yb)
-        return logits, loss if soft is None else soft(loss, logits, xb)
+        return logits, loss if distil is None else distil(loss, logits, xb)
 
     for epoch in range(1, settings.epochs + 1):
         run_epoch(

@@ -71,7 +71,7 @@ def finetune(
         _check_teacher(teacher, snn)
     device = torch.device(settings.device)
     net = SpikingNet(snn).to(device)
-    soft = None if teacher is None else Teacher(teacher, settings.distillation, device)
+    distil = None if teacher is None else Teacher(teacher, settings.distillation, device)
     opt = torch.optim.Adam(net.parameters(), lr=settings.lr)
     schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
@@ -81,7 +81,7 @@ def finetune(
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb, settings.timesteps)[-1] / settings.timesteps
         loss = settings.loss(logits, yb, drops)
-        return logits, loss if soft is None else soft(loss, logits, xb)
+        return logits, loss if distil is None else distil(loss, logits, xb)
 
     for _ in range(settings.epochs):
         run_epoch(x, y, settings.batch_size, order, device, step, opt, schedule, history, progress)
