@@ -92,8 +92,6 @@ def test_prepare_refuses_overwrite_an_snn_and_a_prepared_model(prepared, tmp_pat
     assert code == 2 and not (tmp_path / "b.onnx").exists()
     code, err = run_in_process(*args, "--levels", "0", "-o", str(tmp_path / "c.onnx"))
     assert code == 2 and not (tmp_path / "c.onnx").exists()
-    code, err = run_in_process(*args, "--teacher-weight", "1.5", "-o", str(tmp_path / "d.onnx"))
-    assert code == 2 and "--teacher-weight" in err and not (tmp_path / "d.onnx").exists()
 
 
 TORCH_MODULE = """

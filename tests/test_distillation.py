@@ -1,6 +1,5 @@
-"""Distillation in ``finetune`` and ``prepare``: the loss keeps its definition, training on it
-moves the student (SNN or QCFS ANN) toward its teacher, and a teacher that cannot teach this
-SNN is refused by name."""
+"""Distillation in ``finetune``: the loss keeps its definition, training on it moves the SNN
+toward its teacher, and a teacher that cannot teach this SNN is refused by name."""
 
 from __future__ import annotations
 
@@ -12,7 +11,6 @@ from nets import graph_of, inputs, make, to_graph
 from snnconv.convert import ConversionSettings, convert
 from snnconv.errors import InputError
 from snnconv.finetune import Distillation, FinetuneSettings, SpikingNet, finetune
-from snnconv.finetune.prepare import PrepareSettings, prepare
 from snnconv.ops import ann_forward
 
 
@@ -85,23 +83,3 @@ def test_a_teacher_that_cannot_teach_this_snn_is_refused(teacher, message):
 def test_bad_distillation_settings_are_refused(weight, temperature):
     with pytest.raises(InputError, match="--teacher-weight|--temperature"):
         FinetuneSettings(distillation=Distillation(weight, temperature)).check()
-
-
-def _ann_kl(student, teacher, x) -> float:
-    xt = torch.as_tensor(x)
-    s, t = ann_forward(student, xt)[0], ann_forward(teacher, xt)[0]
-    return float(F.kl_div(F.log_softmax(s, 1), F.log_softmax(t, 1), reduction="batchmean",
-                          log_target=True))  # fmt: skip
-
-
-def test_prepare_distils_from_the_ann_it_prepares():
-    ann = graph_of("mlp").copy()
-    x = inputs(ann.input_shape, 96)
-    # labels that disagree with the ANN: only the distillation term pulls toward it
-    wrong = (ann_forward(ann, torch.as_tensor(x))[0].argmax(1).numpy() + 1) % 10
-    plain, _ = prepare(ann, x, wrong, PrepareSettings(levels=2, epochs=3, lr=3e-3))
-    settings = PrepareSettings(levels=2, epochs=3, lr=3e-3, distillation=Distillation(1.0, 1.0))
-    taught, _ = prepare(ann, x, wrong, settings)
-    # cross-entropy alone learns the wrong labels; the teacher alone keeps the ANN's outputs
-    assert _ann_kl(taught, ann, x) < 0.2 * _ann_kl(plain, ann, x)
-    assert '"weight": 1.0' in taught.metadata["snnconv.prepare"]

@@ -9,7 +9,6 @@ from snnconv.cli.options import (
     batch_size_option,
     data_option,
     device_option,
-    distillation_options,
     force_option,
     limit_option,
     lr_schedule_option,
@@ -52,7 +51,21 @@ from snnconv.save import save_onnx
     type=click.Path(dir_okay=False),
     help="An ANN to distil from (the one the SNN was converted from); see --teacher-weight.",
 )
-@distillation_options(FinetuneSettings().distillation, "the --teacher ANN")
+@click.option(
+    "--teacher-weight",
+    default=Distillation.weight,
+    show_default=True,
+    type=float,
+    help="With --teacher: the share in [0, 1] of the loss that distils from it, the KL "
+    "divergence to its outputs softened by --temperature.",
+)
+@click.option(
+    "--temperature",
+    default=Distillation.temperature,
+    show_default=True,
+    type=float,
+    help="With --teacher: the softmax temperature of both outputs in the distillation term.",
+)
 @click.option("--lr", default=FinetuneSettings.lr, show_default=True, type=float)
 @lr_schedule_option(FinetuneSettings.lr_schedule)
 @batch_size_option(default=64)

@@ -8,7 +8,6 @@ import click
 
 from snnconv.data import FORMS, parse_normalize
 from snnconv.errors import InputError
-from snnconv.finetune.distillation import Distillation
 from snnconv.finetune.epochs import LR_SCHEDULES
 from snnconv.simulate.encoders import ENCODINGS
 from snnconv.simulate.energy import DEFAULT_MODEL, MODELS
@@ -71,30 +70,6 @@ def lr_schedule_option(default: str) -> Callable:
         type=click.Choice(list(LR_SCHEDULES)),
         help="constant: --lr throughout; cosine: from --lr down to 0 by the last batch.",
     )
-
-
-def distillation_options(default: Distillation, teacher: str) -> Callable:
-    """``--teacher-weight`` and ``--temperature`` (``Distillation(teacher_weight,
-    temperature)``); ``teacher`` says which ANN teaches, for the help."""
-
-    def add(f: Callable) -> Callable:
-        f = click.option(
-            "--temperature",
-            default=default.temperature,
-            show_default=True,
-            type=float,
-            help="The softmax temperature of both outputs in the distillation term.",
-        )(f)
-        return click.option(
-            "--teacher-weight",
-            default=default.weight,
-            show_default=True,
-            type=float,
-            help=f"The share in [0, 1] of the loss that distils from {teacher}: the KL "
-            "divergence to its outputs, softened by --temperature.",
-        )(f)
-
-    return add
 
 
 def device_option() -> Callable:

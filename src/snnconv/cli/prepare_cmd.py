@@ -8,7 +8,6 @@ from snnconv.cli.options import (
     batch_size_option,
     data_option,
     device_option,
-    distillation_options,
     force_option,
     limit_option,
     lr_schedule_option,
@@ -20,7 +19,6 @@ from snnconv.cli.options import (
 from snnconv.cli.output import check_outputs, err_console, print_history
 from snnconv.cli.progress import training_progress
 from snnconv.data import FORMS, load_dataset
-from snnconv.finetune.distillation import Distillation
 from snnconv.finetune.prepare import PrepareSettings, prepare
 from snnconv.load import load_input_model
 from snnconv.save import save_onnx
@@ -50,7 +48,6 @@ from snnconv.save import save_onnx
 @click.option(
     "--per-channel", is_flag=True, help="One trainable threshold λ per channel, not per layer."
 )
-@distillation_options(PrepareSettings().distillation, "the ANN being prepared (0: off)")
 @batch_size_option(default=PrepareSettings.batch_size)
 @device_option()
 @seed_option()
@@ -67,8 +64,6 @@ def prepare_cmd(
     normalize,
     output,
     force,
-    teacher_weight,
-    temperature,
     **kw,
 ):
     """Prepare a trained ANN for conversion to binary spikes at few timesteps: replace each
@@ -86,7 +81,7 @@ def prepare_cmd(
       snnconv convert model.prepared.onnx --calib-data mnist:/data/fashion-mnist
     """
     check_outputs(output, force=force)
-    settings = PrepareSettings(distillation=Distillation(teacher_weight, temperature), **kw)
+    settings = PrepareSettings(**kw)
     settings.check()
     ann = load_input_model(
         model,

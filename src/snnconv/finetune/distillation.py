@@ -1,8 +1,7 @@
-"""Distillation from an ANN teacher (Hinton et al., 2015), for both training loops.
+"""Distillation from an ANN teacher (Hinton et al., 2015) for ``finetune``.
 
-The student (the SNN that ``finetune`` trains, or the QCFS ANN that ``prepare`` trains) also
-learns the teacher's whole output distribution, softened by a temperature τ, not only its
-label. The ANN the student came from is the natural teacher: it is what the student
+The SNN also learns the teacher's whole output distribution, softened by a temperature τ, not
+only its label. The ANN the SNN was converted from is the natural teacher: it is what the SNN
 approximates, and its soft targets say which rivals are near, which the label alone does not.
 """
 
@@ -46,14 +45,14 @@ class Distillation:
 
 
 class Teacher:
-    """An ANN graph, fixed, whose outputs on each batch the student's loss mixes in."""
+    """An ANN graph, fixed, whose outputs on each batch the SNN's loss mixes in."""
 
     def __init__(self, graph: Graph, distillation: Distillation, device: torch.device):
         self.net = TrainableAnn(graph).to(device).requires_grad_(False)
         self.distillation = distillation
 
     def __call__(self, base: torch.Tensor, student: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """The loss ``base`` of the student's outputs ``student`` on the batch ``x``, mixed."""
+        """The loss ``base`` of the SNN's outputs ``student`` on the batch ``x``, mixed."""
         with torch.no_grad():
             soft = self.net(x)
         return self.distillation(base, student, soft)

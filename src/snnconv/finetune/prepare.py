@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
@@ -24,7 +24,6 @@ from snnconv.calibrate.observe import observe_thresholds
 from snnconv.calibrate.thresholds import MseMethod
 from snnconv.convert import prepare_ann
 from snnconv.errors import InputError
-from snnconv.finetune.distillation import Distillation, Teacher
 from snnconv.finetune.epochs import (
     History,
     Progress,
@@ -49,8 +48,6 @@ class PrepareSettings:
     lr_schedule: str = "cosine"
     batch_size: int = 64
     per_channel: bool = False
-    #: Distillation from the ANN being prepared (weight 0: cross-entropy alone).
-    distillation: Distillation = field(default_factory=lambda: Distillation(weight=0.0))
     device: str = "cpu"
     seed: int = 0
 
@@ -61,7 +58,6 @@ class PrepareSettings:
             self.lr_schedule,
             self.device,
         )
-        self.distillation.check()
 
 
 def to_qcfs(
@@ -140,12 +136,10 @@ def prepare(
     schedule = lr_schedule(settings.lr_schedule, opt, len(x), settings.batch_size, settings.epochs)
     order = torch.Generator().manual_seed(settings.seed)
     history = History()
-    distil = Teacher(ann, settings.distillation, device) if settings.distillation.weight else None
 
     def step(xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = net(xb)
-        loss = F.cross_entropy(logits, yb)
-        return logits, loss if distil is None else distil(loss, logits, xb)
+        return logits, F.cross_entropy(logits, yb)
 
     for epoch in range(1, settings.epochs + 1):
         run_epoch(
