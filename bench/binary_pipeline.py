@@ -42,16 +42,26 @@ SUFFIX = {"prepare": ".prepared.onnx", "convert": ".snn.onnx", "finetune": ".ft.
 # in a step stands for the original ANN's file (a teacher to distil from).
 CONSTANT = "--lr 1e-4 --lr-schedule constant"
 CHAINS: dict[str, tuple[str, list[str], int]] = {
-    "vgg-defaults": ("vgg", ["prepare", "convert", "finetune --epochs 2 -T 4"], 8),
-    "resnet-defaults": ("resnet", ["prepare", "convert", "finetune --epochs 2 -T 4"], 8),
-    "resnet-distil": (
+    "vgg-defaults": ("vgg", ["prepare", "convert", "finetune --epochs 2 -T 4 --teacher {ann}"], 8),
+    "resnet-defaults": (
         "resnet",
         ["prepare", "convert", "finetune --epochs 2 -T 4 --teacher {ann}"],
         8,
     ),
+    # The defaults chains before prepare's lr was 4e-3 and finetune had a teacher.
+    "vgg-prepare-1e-3": ("vgg", ["prepare --lr 1e-3", "convert", "finetune --epochs 2 -T 4"], 8),
+    "resnet-prepare-1e-3": (
+        "resnet",
+        ["prepare --lr 1e-3", "convert", "finetune --epochs 2 -T 4"],
+        8,
+    ),
     "resnet-prepare-constant": (
         "resnet",
-        ["prepare --lr-schedule constant", "convert", f"finetune --epochs 2 -T 4 {CONSTANT}"],
+        [
+            "prepare --lr 1e-3 --lr-schedule constant",
+            "convert",
+            f"finetune --epochs 2 -T 4 {CONSTANT}",
+        ],
         8,
     ),
     "vgg16-if-finetune": (
