@@ -120,3 +120,12 @@ def test_prepare_takes_a_native_pytorch_model(tmp_path, monkeypatch):
     )  # fmt: skip
     assert code == 0, err
     assert [n.op for n in load_onnx(out)].count("qcfs") == 1
+
+
+def test_a_run_that_diverges_is_flagged(tmp_path):
+    base = ["--threads", "1", "prepare", str(asset_path("digits_cnn.onnx")), "--data", "digits",
+            "--limit", "256", "--epochs", "2"]  # fmt: skip
+    code, err = run_in_process(*base, "--lr", "50", "-o", str(tmp_path / "bad.onnx"))
+    assert code == 0 and "diverged" in err and "lower --lr" in err
+    code, err = run_in_process(*base, "--lr", "1e-3", "-o", str(tmp_path / "good.onnx"))
+    assert code == 0 and "diverged" not in err

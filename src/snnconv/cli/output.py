@@ -33,12 +33,20 @@ def warn(text: str) -> None:
     err_console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
 
 
-def print_history(history: History, accuracy_of: str) -> None:
-    """One line per training epoch; ``accuracy_of`` says what the accuracy was measured on."""
+def print_history(history: History, accuracy_of: str, classes: int) -> None:
+    """One line per training epoch; ``accuracy_of`` says what the accuracy was measured on. A
+    last epoch near chance (1 / ``classes``) is flagged: the run diverged, and the file it
+    wrote is not worth converting."""
     for i, (loss, acc, s) in enumerate(
         zip(history.loss, history.accuracy, history.seconds, strict=True), 1
     ):
         console.print(
             f"epoch {i}: loss {loss:.4f}, training accuracy ({accuracy_of}) {100 * acc:.2f} %, "
             f"{s:.1f} s CPU"
+        )
+    if classes > 1 and history.accuracy and history.accuracy[-1] < 2 / classes:
+        err_console.print(
+            f"warning: the last epoch's training accuracy, {100 * history.accuracy[-1]:.2f} %, "
+            f"is near chance ({100 / classes:.1f} %): training diverged; run again with a "
+            "lower --lr"
         )
