@@ -70,11 +70,15 @@ def test_without_a_teacher_nothing_about_distillation_is_recorded():
     [
         ("snn", "must be an ANN"),
         ("strided", "inputs of shape"),  # another input shape than the mlp's
+        ("three", "3 outputs"),  # the mlp's input, 3 outputs instead of 10
     ],
 )
 def test_a_teacher_that_cannot_teach_this_snn_is_refused(teacher, message):
     _, snn, x, y = _pair(n=32)
-    other = snn if teacher == "snn" else graph_of(teacher)
+    if teacher == "three":
+        other = to_graph(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), (1, 8, 8))
+    else:
+        other = snn if teacher == "snn" else graph_of(teacher)
     with pytest.raises(InputError, match=message):
         finetune(snn, x, y, FinetuneSettings(epochs=1, timesteps=2), teacher=other)
 
