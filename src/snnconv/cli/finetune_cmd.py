@@ -121,4 +121,4 @@ def finetune_cmd(
         trained.metadata["snnconv.normalize"] = normalize
     save_onnx(trained, output, force=force)
     err_console.print(f"wrote {output}")
-    print_history(history, f"SNN, T = {settings.timesteps}", classes=int(ds.y.max()) + 1)
+    print_history(history, f"SNN, T = {settings.timesteps}", classes=ds.num_classes)

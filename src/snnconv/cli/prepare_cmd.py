@@ -102,4 +102,4 @@ def prepare_cmd(
         prepared.metadata["snnconv.normalize"] = normalize
     save_onnx(prepared, output, force=force)
     err_console.print(f"wrote {output}")
-    print_history(history, f"QCFS ANN, L = {settings.levels}", classes=int(ds.y.max()) + 1)
+    print_history(history, f"QCFS ANN, L = {settings.levels}", classes=ds.num_classes)

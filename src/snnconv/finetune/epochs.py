@@ -64,7 +64,12 @@ def check_data(graph: Graph, x: np.ndarray, y: np.ndarray) -> None:
     if len(x) == 0:
         raise InputError("no training images")
     check_images(x, graph.input_shape, "training data")
-    check_labels(y, int(np.prod(infer_shapes(graph)[graph.output])), "training data")
+    check_labels(y, outputs(graph), "training data")
+
+
+def outputs(graph: Graph) -> int:
+    """How many values ``graph`` outputs per image (its classes)."""
+    return int(np.prod(infer_shapes(graph)[graph.output]))
 
 
 def run_epoch(

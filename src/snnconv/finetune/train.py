@@ -16,12 +16,12 @@ from snnconv.finetune.epochs import (
     check_data,
     check_training,
     lr_schedule,
+    outputs,
     run_epoch,
 )
 from snnconv.finetune.losses import Loss
 from snnconv.finetune.network import SpikingNet
 from snnconv.graph import Graph
-from snnconv.ops import infer_shapes
 
 
 @dataclass(frozen=True)
@@ -116,9 +116,9 @@ def _check_teacher(teacher: Graph, snn: Graph) -> None:
             f"--teacher takes inputs of shape {tuple(teacher.input_shape)}, the SNN "
             f"{tuple(snn.input_shape)}"
         )
-    outputs = [int(np.prod(infer_shapes(g)[g.output])) for g in (teacher, snn)]
-    if outputs[0] != outputs[1]:
-        raise InputError(f"--teacher has {outputs[0]} outputs, the SNN {outputs[1]}")
+    counts = outputs(teacher), outputs(snn)
+    if counts[0] != counts[1]:
+        raise InputError(f"--teacher has {counts[0]} outputs, the SNN {counts[1]}")
 
 
 @torch.no_grad()
